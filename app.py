@@ -1,0 +1,56 @@
+"""KneeAI: the Streamlit entry point. Routing, the sidebar (patient and language) and nothing else."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from kneeai.i18n import LANGUAGE_NAMES, LANGUAGES, t  # noqa: E402
+from ui.state import Key, get, lang, put  # noqa: E402
+
+PAGES = (
+    ("pages/grade.py", "nav.grade", "🦵", True),
+    ("pages/explain.py", "nav.explain", "🔍", False),
+    ("pages/risk.py", "nav.risk", "📈", False),
+    ("pages/patient.py", "nav.patient", "🗂️", False),
+    ("pages/export.py", "nav.export", "📄", False),
+    ("pages/about.py", "nav.about", "ℹ️", False),
+)
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        current = lang()
+        choice = st.selectbox(
+            t("app.language", current) + " / Language",
+            LANGUAGES,
+            index=LANGUAGES.index(current),
+            format_func=LANGUAGE_NAMES.get,
+            key="_lang_select",
+        )
+        if choice != current:
+            put(Key.LANG, choice)
+            st.rerun()
+        st.markdown("**" + t("app.patient", choice) + "**")
+        st.write(get(Key.PATIENT_PSEUDONYM) or t("app.no_patient", choice))
+        st.caption(t("app.intended_use", choice))
+
+
+def main() -> None:
+    st.set_page_config(page_title="KneeAI", page_icon="🦵", layout="wide")
+    if Key.LANG not in st.session_state:
+        put(Key.LANG, "en")
+    language = lang()
+    pages = [
+        st.Page(path, title=t(title, language), icon=icon, default=default, url_path=Path(path).stem)
+        for path, title, icon, default in PAGES
+    ]
+    nav = st.navigation(pages)
+    sidebar()
+    nav.run()
+
+
+main()

@@ -1,0 +1,80 @@
+"""Our own exception types. Each carries an i18n message key and its parameters, so the UI and
+the CLI can say what went wrong in the user's language instead of showing a traceback."""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "KneeAIError",
+    "UnreadableImage",
+    "UnsupportedCodec",
+    "NoPixelData",
+    "ImageTooLarge",
+    "UnsupportedPhotometric",
+    "NotAKnee",
+    "InvalidClinicalInput",
+    "WeightsMismatch",
+    "WeightsMissing",
+    "InvalidSurvivalData",
+    "RecordNotFound",
+]
+
+
+class KneeAIError(Exception):
+    """Base error. ``key`` names a message in the i18n catalogs; ``params`` fill its fields."""
+
+    key = "error.generic"
+
+    def __init__(self, key: str | None = None, **params: Any) -> None:
+        self.key = key or type(self).key
+        self.params = params
+        super().__init__(self.message("en"))
+
+    def message(self, lang: str = "en") -> str:
+        from kneeai.i18n import t
+
+        return t(self.key, lang, **self.params)
+
+
+class UnreadableImage(KneeAIError):
+    key = "error.unreadable"
+
+
+class UnsupportedCodec(KneeAIError):
+    key = "error.unsupported_codec"
+
+
+class NoPixelData(KneeAIError):
+    key = "error.no_pixel_data"
+
+
+class ImageTooLarge(KneeAIError):
+    key = "error.too_large"
+
+
+class UnsupportedPhotometric(KneeAIError):
+    key = "error.unsupported_photometric"
+
+
+class NotAKnee(KneeAIError):
+    key = "error.not_a_knee"
+
+
+class InvalidClinicalInput(KneeAIError):
+    key = "error.invalid_clinical"
+
+
+class WeightsMismatch(KneeAIError):
+    key = "error.weights_mismatch"
+
+
+class WeightsMissing(KneeAIError):
+    key = "error.weights_missing"
+
+
+class InvalidSurvivalData(KneeAIError):
+    key = "error.invalid_survival_data"
+
+
+class RecordNotFound(KneeAIError):
+    key = "error.record_not_found"

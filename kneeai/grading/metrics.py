@@ -1,0 +1,64 @@
+"""Agreement and calibration metrics used by training, the benchmark and the model card."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["confusion", "quadratic_weighted_kappa", "grading_metrics", "expected_calibration_error"]
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int = 5) -> np.ndarray:
+    """Confusion matrix, shape = (n, n): rows are the reference grade, columns the prediction."""
+    m = np.zeros((n, n), dtype=np.int64)
+    np.add.at(m, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
+    return m
+
+
+def quadratic_weighted_kappa(y_true: np.ndarray, y_pred: np.ndarray, n: int = 5) -> float:
+    o = confusion(y_true, y_pred, n).astype(float)
+    w = np.subtract.outer(np.arange(n), np.arange(n)) ** 2 / (n - 1) ** 2
+    e = np.outer(o.sum(1), o.sum(0)) / max(o.sum(), 1.0)
+    denom = (w * e).sum()
+    return float(1.0 - (w * o).sum() / denom) if denom > 0 else 0.0
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> float:
+    """Top-label ECE with equal-width confidence bins."""
+    conf = probs.max(1)
+    correct = probs.argmax(1) == y_true
+    edges = np.linspace(0, 1, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (conf > lo) & (conf <= hi)
+        if sel.any():
+            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
+    return float(ece)
+
+
+def grading_metrics(probs: np.ndarray, y_true: np.ndarray) -> dict:
+    """Accuracy, QWK, MAE, per-grade sensitivity/specificity, confusion matrix and ECE.
+
+    probs : ndarray, shape = (n_knees, 5)
+    y_true : ndarray, shape = (n_knees,)
+    """
+    y_true = np.asarray(y_true, int)
+    pred = probs.argmax(1)
+    cm = confusion(y_true, pred)
+    total = cm.sum()
+    sens, spec = [], []
+    for k in range(cm.shape[0]):
+        tp = cm[k, k]
+        fn = cm[k].sum() - tp
+        fp = cm[:, k].sum() - tp
+        tn = total - tp - fn - fp
+        sens.append(float(tp / max(tp + fn, 1)))
+        spec.append(float(tn / max(tn + fp, 1)))
+    return {
+        "n": int(total),
+        "accuracy": float((pred == y_true).mean()),
+        "qwk": quadratic_weighted_kappa(y_true, pred),
+        "mae": float(np.abs(pred - y_true).mean()),
+        "ece": expected_calibration_error(probs, y_true),
+        "sensitivity": sens,
+        "specificity": spec,
+        "confusion": cm.tolist(),
+    }

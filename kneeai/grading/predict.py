@@ -1,0 +1,96 @@
+"""Grade a knee: crop in, calibrated KL probabilities out."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from kneeai.errors import NotAKnee
+from kneeai.grading.weights import Grader, load_grader
+from kneeai.imaging.crop import crop_knee, is_single_knee
+from kneeai.imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_intensity
+from kneeai.schemas import GateResult, GradeResult, KneeCrop, Radiograph
+
+__all__ = ["grade", "grade_batch", "to_tensor", "as_crop"]
+
+
+def to_tensor(crops: list[np.ndarray]) -> torch.Tensor:
+    """Crops (size x size, [0,1]) -> normalised network input, shape = (B, 3, size, size)."""
+    x = torch.from_numpy(np.stack([normalize_intensity(c) for c in crops])).unsqueeze(1)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return ((x.expand(-1, 3, -1, -1) - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def as_crop(source: Radiograph | KneeCrop | np.ndarray) -> KneeCrop:
+    if isinstance(source, KneeCrop):
+        return source
+    if isinstance(source, np.ndarray):
+        source = Radiograph(pixels=np.asarray(source, np.float32), spacing_mm=None, laterality=None, source="array")
+    if not is_single_knee(source):
+        from kneeai.imaging.localize import guess_knee_boxes
+
+        boxes = guess_knee_boxes(source)
+        box, lat = boxes[0]
+        return crop_knee(source, box, lat)
+    return crop_knee(source)
+
+
+def _entropy(p: np.ndarray) -> float:
+    return float(-(p * np.log(np.clip(p, 1e-12, 1))).sum())
+
+
+def grade_batch(crops: list[KneeCrop], grader: Grader | None = None, gates: list[GateResult | None] | None = None) -> list[GradeResult]:
+    """Grade crops with flip averaging and temperature scaling."""
+    grader = grader or load_grader()
+    x = to_tensor([c.pixels for c in crops])
+    with torch.inference_mode():
+        both = grader.model(torch.cat([x, torch.flip(x, dims=[3])]))
+    plain, flipped = both[: len(crops)], both[len(crops) :]
+    T = grader.temperature
+    probs = torch.softmax((plain + flipped) / 2 / T, 1).numpy().astype(np.float64)
+    p_plain = torch.softmax(plain / T, 1).numpy()
+    p_flip = torch.softmax(flipped / T, 1).numpy()
+    gates = gates or [None] * len(crops)
+    out = []
+    for i, p in enumerate(probs):
+        p = p / p.sum()
+        gate = gates[i]
+        out.append(
+            GradeResult(
+                kl_grade=int(p.argmax()),
+                probabilities=tuple(float(v) for v in p),
+                expected_grade=float((p * np.arange(5)).sum()),
+                entropy=_entropy(p),
+                flip_disagreement=float(0.5 * np.abs(p_plain[i] - p_flip[i]).sum()),
+                model=grader.info,
+                gate=gate,
+                outside_validated_use=bool(gate is not None and not gate.accepted),
+            )
+        )
+    return out
+
+
+def grade(source: Radiograph | KneeCrop | np.ndarray, *, check_gate: bool = True, allow_outside_use: bool = False,
+          grader: Grader | None = None) -> GradeResult:
+    """Grade one knee.
+
+    The out-of-distribution gate runs first; a rejected input raises :class:`NotAKnee` unless
+    ``allow_outside_use`` is set, in which case the result is marked ``outside_validated_use``.
+    """
+    crop = as_crop(source)
+    gate = None
+    if check_gate:
+        from kneeai.grading.gate import check
+
+        gate = check(crop, grader=grader)
+        if not gate.accepted and not allow_outside_use:
+            raise NotAKnee(detail_key=gate.reason, detail=_reason_text(gate.reason))
+    return grade_batch([crop], grader, [gate])[0]
+
+
+def _reason_text(key: str | None) -> str:
+    from kneeai.i18n import t
+
+    return t(key or "gate.reason.unknown", "en")

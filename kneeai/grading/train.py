@@ -1,0 +1,321 @@
+"""Train the KL grading network.
+
+    python -m kneeai.grading.train --data ../shared/data/knee-kl --out weights/runs/kl-lite0
+
+Reproducible: seeded, with ``config.json`` and ``metrics.json`` written next to the weights.
+Resumable: a checkpoint is written after every epoch and picked up on restart.
+
+Design choices (see docs/MODEL_CARD.md):
+- Ordinal-aware objective: cross-entropy against Gaussian soft labels centred on the true grade
+  (neighbouring grades share a little mass), plus a small squared-error term on the expected
+  grade. Mistakes by one grade cost less than mistakes by three.
+- Class imbalance: per-grade loss weights proportional to 1/sqrt(frequency).
+- Laterality: the model is trained with random horizontal flips, so it is invariant to which
+  side is medial; the explainer uses the knee's laterality to name medial and lateral regions.
+  At inference the plain and mirrored predictions are averaged, and their disagreement is one
+  of the uncertainty measures.
+- Robustness to other hospitals: random zoom, shift and rotation (cropping habits), gamma,
+  contrast, blur and noise (exposure and processing), then per-image percentile normalisation.
+- The stem and first three MBConv blocks stay frozen (generic edge filters); this halves the
+  CPU cost of an epoch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kneeai.grading.metrics import grading_metrics
+from kneeai.grading.model import ARCHITECTURE, NUM_GRADES, build_model
+from kneeai.imaging.preprocess import HIGH_PERCENTILE, IMAGENET_MEAN, IMAGENET_STD, LOW_PERCENTILE
+
+__all__ = ["TrainConfig", "load_split", "to_network_input", "train", "main"]
+
+IMAGE_SUFFIXES = (".webp", ".png", ".jpg", ".jpeg")
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    epochs: int = 14
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    label_sigma: float = 0.5
+    expected_grade_weight: float = 0.1
+    class_weight_power: float = 0.5
+    ema_decay: float = 0.998
+    freeze_blocks: int = 3
+    seed: int = 0
+    threads: int = 2
+    limit_per_grade: int = 0
+    image_size: int = 224
+
+
+def load_split(root: Path, limit_per_grade: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Decode every knee of a split into a uint8 tensor, shape = (n, size, size)."""
+    from PIL import Image
+
+    images, labels, names = [], [], []
+    for grade in range(NUM_GRADES):
+        files = sorted(p for p in (root / str(grade)).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if limit_per_grade:
+            files = files[:limit_per_grade]
+        for p in files:
+            with Image.open(p) as im:
+                images.append(np.asarray(im.convert("L"), dtype=np.uint8))
+            labels.append(grade)
+            names.append(p.name)
+    return torch.from_numpy(np.stack(images)), torch.tensor(labels), names
+
+
+def _percentile_normalise(x: torch.Tensor) -> torch.Tensor:
+    """Batch version of kneeai.imaging.preprocess.normalize_intensity, x shape = (B, 1, H, W)."""
+    flat = x.flatten(1)
+    q = torch.quantile(flat, torch.tensor([LOW_PERCENTILE / 100, HIGH_PERCENTILE / 100], device=x.device), dim=1)
+    lo, hi = q[0].view(-1, 1, 1, 1), q[1].view(-1, 1, 1, 1)
+    return ((x - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
+
+
+def to_network_input(x01: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) in [0, 1], already normalised -> (B, 3, H, W) standardised, channels-last."""
+    mean = torch.tensor(IMAGENET_MEAN, device=x01.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x01.device).view(1, 3, 1, 1)
+    return ((x01.expand(-1, 3, -1, -1) - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def augment(batch_u8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Radiograph-style augmentation on a (B, H, W) uint8 batch; returns normalised (B, 1, H, W)."""
+    b = batch_u8.shape[0]
+    x = batch_u8.float().unsqueeze(1) / 255.0
+
+    def u(lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(b, generator=gen)
+
+    angle = u(-10, 10) * math.pi / 180
+    scale = u(0.87, 1.15)  # >1 zooms out: the joint looks smaller, as on a looser crop
+    tx, ty = u(-0.08, 0.08), u(-0.08, 0.08)
+    flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+    theta = torch.stack(
+        [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
+    )
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+    gamma = torch.exp(u(-0.35, 0.35)).view(-1, 1, 1, 1)
+    x = x.clamp(1e-4, 1) ** gamma
+    contrast = u(0.75, 1.3).view(-1, 1, 1, 1)
+    mean = x.mean((2, 3), keepdim=True)
+    x = (x - mean) * contrast + mean + u(-0.1, 0.1).view(-1, 1, 1, 1)
+    blur = (torch.rand(b, generator=gen) < 0.2).view(-1, 1, 1, 1)
+    x = torch.where(blur, F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), x)
+    noise_sd = u(0, 0.03).view(-1, 1, 1, 1) * (torch.rand(b, 1, 1, 1, generator=gen) < 0.3)
+    x = x + noise_sd * torch.randn(x.shape, generator=gen)
+    return _percentile_normalise(x)
+
+
+def soft_targets(y: torch.Tensor, sigma: float) -> torch.Tensor:
+    k = torch.arange(NUM_GRADES, dtype=torch.float32)
+    logits = -((k.view(1, -1) - y.view(-1, 1).float()) ** 2) / (2 * sigma**2)
+    return torch.softmax(logits, 1)
+
+
+def loss_fn(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    logp = F.log_softmax(logits, 1)
+    ce = -(soft_targets(y, cfg.label_sigma).to(logits.device) * logp).sum(1)
+    expected = (logp.exp() * torch.arange(NUM_GRADES, device=logits.device)).sum(1)
+    se = (expected - y.float()) ** 2
+    w = weights[y]
+    return ((ce + cfg.expected_grade_weight * se) * w).sum() / w.sum()
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, images_u8: torch.Tensor, device: str, flip: bool = False,
+                   batch: int = 64) -> torch.Tensor:
+    model.eval()
+    out = []
+    for i in range(0, len(images_u8), batch):
+        x = _percentile_normalise(images_u8[i : i + batch].float().unsqueeze(1) / 255.0)
+        if flip:
+            x = torch.flip(x, dims=[3])
+        out.append(model(to_network_input(x.to(device))).float().cpu())
+    return torch.cat(out)
+
+
+def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Temperature scaling (Guo et al. 2017): one scalar T minimising validation NLL."""
+    log_t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.exp())
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _freeze(model: torch.nn.Module, n_blocks: int) -> None:
+    frozen = [model._conv_stem, model._bn0, *model._blocks[:n_blocks]]
+    for module in frozen:
+        for p in module.parameters():
+            p.requires_grad = False
+
+
+def _set_train_mode(model: torch.nn.Module, n_blocks: int) -> None:
+    model.train()
+    # Frozen layers keep their ImageNet batch-norm statistics.
+    for module in [model._bn0, *model._blocks[:n_blocks]]:
+        module.eval()
+
+
+def train(cfg: TrainConfig, log=print) -> dict:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _seed_everything(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    t0 = time.time()
+    xtr, ytr, _ = load_split(Path(cfg.data) / "train", cfg.limit_per_grade)
+    xva, yva, va_names = load_split(Path(cfg.data) / "val", cfg.limit_per_grade)
+    log(f"loaded {len(xtr)} train / {len(xva)} val knees in {time.time() - t0:.0f}s on {device}")
+
+    counts = torch.bincount(ytr, minlength=NUM_GRADES).float().clamp_min(1)
+    class_w = counts.pow(-cfg.class_weight_power)
+    class_w = class_w / (class_w[ytr].mean())
+
+    model = build_model(pretrained=True).to(device).to(memory_format=torch.channels_last)
+    _freeze(model, cfg.freeze_blocks)
+    ema = build_model(pretrained=False).to(device).to(memory_format=torch.channels_last)
+    ema.load_state_dict(model.state_dict())
+    for p in ema.parameters():
+        p.requires_grad = False
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(xtr) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warm = int(cfg.warmup_epochs * steps_per_epoch)
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(total - warm, 1)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict] = []
+    start_epoch, step, best = 0, 0, -1.0
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)  # our own file
+        model.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        gen.set_state(ck["gen"])
+        start_epoch, step, best, history = ck["epoch"] + 1, ck["step"], ck["best"], ck["history"]
+        log(f"resumed after epoch {start_epoch}")
+
+    for epoch in range(start_epoch, cfg.epochs):
+        _set_train_mode(model, cfg.freeze_blocks)
+        perm = torch.randperm(len(xtr), generator=gen)
+        t_ep, running = time.time(), 0.0
+        for i in range(steps_per_epoch):
+            idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            x = to_network_input(augment(xtr[idx], gen)).to(device)
+            loss = loss_fn(model(x), ytr[idx].to(device), class_w.to(device), cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            d = min(cfg.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for pe, pm in zip(ema.state_dict().values(), model.state_dict().values()):
+                    if pe.dtype.is_floating_point:
+                        pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+                    else:
+                        pe.copy_(pm)
+            running += loss.item()
+            if i % 50 == 0:
+                log(f"epoch {epoch + 1} step {i}/{steps_per_epoch} loss {running / (i + 1):.4f}")
+        probs = torch.softmax(predict_logits(ema, xva, device), 1).numpy()
+        m = grading_metrics(probs, yva.numpy())
+        score = m["qwk"] + m["accuracy"]
+        rec = {"epoch": epoch + 1, "loss": running / steps_per_epoch, "seconds": time.time() - t_ep,
+               **{k: m[k] for k in ("accuracy", "qwk", "mae", "sensitivity")}}
+        history.append(rec)
+        log(json.dumps(rec))
+        if score > best:
+            best = score
+            torch.save(ema.state_dict(), out / "best_ema.pt")
+        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "gen": gen.get_state(), "epoch": epoch, "step": step,
+                    "best": best, "history": history}, ckpt_path)
+
+    return finalize(out, xva, yva, va_names, history, cfg, device, log)
+
+
+def finalize(out: Path, xva: torch.Tensor, yva: torch.Tensor, names: list[str], history: list[dict],
+             cfg: TrainConfig, device: str, log=print) -> dict:
+    """Pick the best EMA weights, fit temperature on val with flip averaging, write metrics."""
+    model = build_model(pretrained=False).to(device).to(memory_format=torch.channels_last)
+    model.load_state_dict(torch.load(out / "best_ema.pt", map_location=device, weights_only=True))
+    plain = predict_logits(model, xva, device)
+    flipped = predict_logits(model, xva, device, flip=True)
+    y = yva.numpy()
+    raw_plain = grading_metrics(torch.softmax(plain, 1).numpy(), y)
+    tta_logits = (plain + flipped) / 2
+    raw_tta = grading_metrics(torch.softmax(tta_logits, 1).numpy(), y)
+    temperature = fit_temperature(tta_logits, yva)
+    cal_probs = torch.softmax(tta_logits / temperature, 1).numpy()
+    final = grading_metrics(cal_probs, y)
+    state = {k: v.contiguous().cpu() for k, v in model.state_dict().items()}
+    torch.save(state, out / "model.pt")
+    np.savez_compressed(out / "val_predictions.npz", probs=cal_probs, y=y, names=np.array(names))
+    metrics = {"architecture": ARCHITECTURE, "temperature": temperature, "val_plain_uncalibrated": raw_plain,
+               "val_flip_tta_uncalibrated": raw_tta, "val": final, "history": history,
+               "ece_before_calibration": raw_tta["ece"], "ece_after_calibration": final["ece"]}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    log(f"final val: acc {final['accuracy']:.3f} qwk {final['qwk']:.3f} mae {final['mae']:.3f} "
+        f"ece {final['ece']:.3f} T={temperature:.2f}")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kneeai.grading.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    for f in ("epochs", "batch_size", "seed", "threads", "limit_per_grade", "freeze_blocks"):
+        ap.add_argument("--" + f.replace("_", "-"), type=int, default=getattr(TrainConfig, f))
+    for f in ("lr", "label_sigma"):
+        ap.add_argument("--" + f.replace("_", "-"), type=float, default=getattr(TrainConfig, f))
+    a = ap.parse_args(argv)
+    cfg = TrainConfig(**{k: v for k, v in vars(a).items()})
+    train(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""Loading the shipped grading model, verified against weights/manifest.json.
+
+When no trained grader is shipped (a fresh checkout mid-development) a placeholder network is
+used: ImageNet features with an untrained head. Its ModelInfo says ``placeholder=True`` and the
+UI and CLI say so loudly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from kneeai.errors import WeightsMissing
+from kneeai.grading.model import build_model
+from kneeai.manifest import load_manifest, verified_path
+from kneeai.schemas import ModelInfo
+
+__all__ = ["Grader", "GRADER_FILE", "load_grader"]
+
+GRADER_FILE = "kl_grader.pt"
+PLACEHOLDER_ID = "placeholder-untrained"
+
+
+@dataclass(frozen=True)
+class Grader:
+    model: torch.nn.Module
+    info: ModelInfo
+    temperature: float
+
+
+@lru_cache(maxsize=2)
+def load_grader(name: str = GRADER_FILE, allow_placeholder: bool = True) -> Grader:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if name not in load_manifest():
+        if not allow_placeholder:
+            raise WeightsMissing(name=name)
+        torch.manual_seed(0)
+        model = build_model(pretrained=True).eval()
+        return Grader(model, ModelInfo(PLACEHOLDER_ID, "", placeholder=True), 1.0)
+    path, entry = verified_path(name)
+    model = build_model(pretrained=False)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model.eval().to(memory_format=torch.channels_last)
+    return Grader(model, ModelInfo(entry.get("model_id", name), entry["sha256"]), float(entry.get("temperature", 1.0)))

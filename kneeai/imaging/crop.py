@@ -1,0 +1,57 @@
+"""Knee crops: from a Radiograph and a box to the model's square input."""
+from __future__ import annotations
+
+import numpy as np
+
+from kneeai.config import SETTINGS
+from kneeai.schemas import CropBox, KneeCrop, Laterality, Radiograph
+
+__all__ = ["is_single_knee", "resample_square", "crop_knee", "box_for_physical_size"]
+
+
+def is_single_knee(rad: Radiograph) -> bool:
+    """A roughly square, small image is taken to be a knee crop already (like the training data).
+
+    A larger or elongated film needs the user to place a box on each knee.
+    """
+    h, w = rad.shape
+    aspect = max(h, w) / max(min(h, w), 1)
+    return aspect <= SETTINGS.single_knee_max_aspect and max(h, w) <= SETTINGS.single_knee_max_side
+
+
+def resample_square(pixels: np.ndarray, size: int) -> np.ndarray:
+    """Resize a 2-D float image to (size, size) with antialiasing (Pillow, float mode)."""
+    from PIL import Image
+
+    img = Image.fromarray(np.asarray(pixels, dtype=np.float32), mode="F")
+    return np.asarray(img.resize((size, size), Image.Resampling.LANCZOS if min(img.size) > size else Image.Resampling.BILINEAR), dtype=np.float32).clip(0, 1)
+
+
+def box_for_physical_size(rad: Radiograph, center_row: int, center_col: int, mm: float | None = None) -> CropBox | None:
+    """A square box of ``mm`` millimetres (default SETTINGS.crop_mm) around a centre, or None
+    when the pixel spacing is unknown."""
+    if rad.spacing_mm is None:
+        return None
+    mm = mm or SETTINGS.crop_mm
+    h_px = int(round(mm / rad.spacing_mm[0]))
+    w_px = int(round(mm / rad.spacing_mm[1]))
+    return CropBox(top=center_row - h_px // 2, left=center_col - w_px // 2, height=h_px, width=w_px)
+
+
+def crop_knee(rad: Radiograph, box: CropBox | None = None, laterality: Laterality | None = None) -> KneeCrop:
+    """Cut ``box`` out of ``rad`` (the whole image when None), padding with the edge value where
+    the box leaves the film, and resample to the model input."""
+    size = SETTINGS.input_size
+    lat = laterality or rad.laterality
+    if box is None:
+        region = rad.pixels
+    else:
+        h, w = rad.shape
+        top, left = box.top, box.left
+        pad = max(0, -top, -left, top + box.height - h, left + box.width - w)
+        src = np.pad(rad.pixels, pad, mode="edge") if pad else rad.pixels
+        region = src[top + pad : top + pad + box.height, left + pad : left + pad + box.width]
+    mm_pp = None
+    if rad.spacing_mm is not None:
+        mm_pp = float(region.shape[0] * rad.spacing_mm[0] / size)
+    return KneeCrop(pixels=resample_square(region, size), laterality=lat, box=box, source_sha256=rad.sha256, mm_per_pixel=mm_pp)

@@ -1,0 +1,5 @@
+"""The grade page (placeholder until its issue lands)."""
+from ui.widgets import coming_soon, page_header
+
+page_header("nav.grade")
+coming_soon()

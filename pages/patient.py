@@ -1,0 +1,5 @@
+"""The patient page (placeholder until its issue lands)."""
+from ui.widgets import coming_soon, page_header
+
+page_header("nav.patient")
+coming_soon()

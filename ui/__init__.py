@@ -1,0 +1,1 @@
+"""The only Streamlit-aware helpers: typed session keys, cached loaders and shared widgets."""
