@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install everything the tests need and run them all: bash scripts/test.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null || exit 1
+  else
+    echo "missing Debian packages: ${need[*]} (install them as root)" >&2
+    exit 1
+  fi
+fi
+python -m pip install -q -r requirements-dev.txt || exit 1
+python -m pytest "$@"
+code=$?
+# pytest exits 5 when it collected no tests: that is a failure here, never a pass.
+if [ "$code" -eq 5 ]; then
+  echo "pytest collected no tests: failing" >&2
+  exit 1
+fi
+exit "$code"
