@@ -1,5 +1,164 @@
-"""The grade page (placeholder until its issue lands)."""
-from ui.widgets import coming_soon, page_header
+"""Grade: upload a radiograph, place a box on each knee, and see the KL grade."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from kneeai.config import SETTINGS
+from kneeai.errors import KneeAIError, NotAKnee
+from kneeai.grading.charts import probability_figure
+from kneeai.grading.predict import grade
+from kneeai.grading.wording import grade_sentence, uncertainty_level
+from kneeai.imaging.crop import crop_knee, is_single_knee
+from kneeai.imaging.draw import film_with_boxes
+from kneeai.io import load_radiograph
+from kneeai.schemas import CropBox, GradeResult, KneeCrop, Radiograph
+from ui.loaders import grader
+from ui.state import Key, clear_image, get, lang, put
+from ui.widgets import page_header, show_error, tr
+
+LATERALITY_OPTIONS = (None, "R", "L")
+
+
+def _lat_label(value: str | None) -> str:
+    return tr({"R": "grade.lat_right", "L": "grade.lat_left"}.get(value or "", "grade.lat_unknown"))
+
+
+def _receive_upload() -> None:
+    uploaded = st.file_uploader(tr("grade.upload"), type=None, help=tr("grade.upload_help"), key="uploader")
+    examples = sorted(SETTINGS.examples_dir.glob("knees/*.webp"))
+    col_a, col_b = st.columns([3, 1])
+    with col_a:
+        example = st.selectbox(tr("grade.example"), [None, *examples], format_func=lambda p: tr("grade.example_none") if p is None else p.name, key="example_pick")
+    data = name = None
+    if uploaded is not None:
+        data, name = uploaded.getvalue(), uploaded.name
+    elif example is not None:
+        data, name = example.read_bytes(), example.name
+    if data is None:
+        return
+    digest = hashlib.sha256(data).hexdigest()
+    if get(Key.UPLOAD_NAME) != (name, digest):
+        clear_image()
+        put(Key.UPLOAD_NAME, (name, digest))
+        put(Key.UPLOAD_BYTES, data)
+
+
+def _radiograph() -> Radiograph | None:
+    rad = get(Key.RADIOGRAPH)
+    if rad is not None:
+        return rad
+    data = get(Key.UPLOAD_BYTES)
+    if data is None:
+        return None
+    try:
+        rad = load_radiograph(data)
+    except KneeAIError as exc:
+        show_error(exc)
+        return None
+    put(Key.RADIOGRAPH, rad)
+    return rad
+
+
+def _describe(rad: Radiograph) -> None:
+    h, w = rad.shape
+    spacing = tr("grade.spacing_unknown") if rad.spacing_mm is None else f"{rad.spacing_mm[0]:.3f} × {rad.spacing_mm[1]:.3f} mm"
+    st.caption(tr("grade.file_facts", source=rad.source, rows=h, cols=w, spacing=spacing))
+    for w_key in rad.warnings:
+        st.warning(tr(w_key), icon="ℹ️")
+
+
+def _box_editor(rad: Radiograph) -> list[tuple[CropBox, str | None]]:
+    """Sliders for each knee box, pre-placed by the automatic guess; the user confirms laterality."""
+    from kneeai.imaging.localize import guess_knee_boxes
+
+    h, w = rad.shape
+    guesses = guess_knee_boxes(rad)
+    st.info(tr("grade.place_boxes"), icon="✋")
+    n = st.radio(tr("grade.n_knees"), (1, 2), index=min(len(guesses), 2) - 1, horizontal=True, key="n_knees")
+    chosen: list[tuple[CropBox, str | None]] = []
+    cols = st.columns(n)
+    for i in range(n):
+        box, lat = guesses[min(i, len(guesses) - 1)]
+        with cols[i]:
+            st.markdown(f"**{tr('grade.knee_n', n=i + 1)}**")
+            side = st.slider(tr("grade.box_size"), 32, min(h, w), min(box.height, min(h, w)), key=f"side_{i}")
+            cx = st.slider(tr("grade.box_x"), 0, w, box.left + box.width // 2, key=f"cx_{i}")
+            cy = st.slider(tr("grade.box_y"), 0, h, box.top + box.height // 2, key=f"cy_{i}")
+            default = LATERALITY_OPTIONS.index(lat) if lat in LATERALITY_OPTIONS else 0
+            lat_choice = st.radio(tr("grade.laterality"), LATERALITY_OPTIONS, index=default, format_func=_lat_label, horizontal=True, key=f"lat_{i}")
+            chosen.append((CropBox(cy - side // 2, cx - side // 2, side, side), lat_choice))
+    st.image(film_with_boxes(rad.pixels, [b for b, _ in chosen], [tr("grade.knee_n", n=i + 1) for i in range(n)]), caption=tr("grade.boxes_caption"))
+    return chosen
+
+
+def _grade_crops(crops: list[KneeCrop]) -> None:
+    allow = bool(get(Key.OVERRIDE_OOD, False))
+    results: dict[int, GradeResult] = {}
+    errors: dict[int, KneeAIError] = {}
+    with st.spinner(tr("grade.running")):
+        for i, crop in enumerate(crops):
+            try:
+                results[i] = grade(crop, allow_outside_use=allow, grader=grader())
+            except KneeAIError as exc:
+                errors[i] = exc
+    put(Key.CROPS, crops)
+    put(Key.GRADES, results)
+    put(Key.ACTIVE_CROP, min(results) if results else 0)
+    put("grade_errors", errors)
+
+
+def _show_result(i: int, crop: KneeCrop, result: GradeResult) -> None:
+    language = lang()
+    left, right = st.columns([1, 2])
+    with left:
+        st.image(np.clip(crop.pixels, 0, 1), caption=f"{tr('grade.knee_n', n=i + 1)} · {_lat_label(crop.laterality)}", width=280)
+    with right:
+        if result.model.placeholder:
+            st.warning(tr("warn.placeholder_model"), icon="🚧")
+        if result.outside_validated_use:
+            st.error(tr("grade.outside_validated_use"), icon="⛔")
+        st.subheader(grade_sentence(result, language))
+        st.write(tr(f"kl.{result.kl_grade}.plain"))
+        st.plotly_chart(probability_figure(result, language), width="stretch", key=f"prob_{i}")
+        c1, c2, c3 = st.columns(3)
+        c1.metric(tr("grade.expected"), f"{result.expected_grade:.2f}")
+        c2.metric(tr("grade.entropy"), f"{result.entropy:.2f}")
+        c3.metric(tr("grade.flip_disagreement"), f"{100 * result.flip_disagreement:.0f}%")
+        st.caption(tr("grade.uncertainty") + ": " + tr("uncertainty." + uncertainty_level(result)))
+        st.caption(tr("grade.model") + f": {result.model.model_id} · sha256 {result.model.sha256[:12] or '—'}")
+
 
 page_header("nav.grade")
-coming_soon()
+_receive_upload()
+rad = _radiograph()
+if rad is not None:
+    _describe(rad)
+    if is_single_knee(rad):
+        default = LATERALITY_OPTIONS.index(rad.laterality) if rad.laterality in LATERALITY_OPTIONS else 0
+        lat = st.radio(tr("grade.laterality"), LATERALITY_OPTIONS, index=default, format_func=_lat_label, horizontal=True, key="lat_single")
+        crops = [crop_knee(rad, None, lat)]
+        previous = get(Key.CROPS)
+        if previous is None or previous[0].laterality != lat:
+            _grade_crops(crops)
+    else:
+        chosen = _box_editor(rad)
+        if st.button(tr("grade.run"), type="primary"):
+            _grade_crops([crop_knee(rad, box, lat) for box, lat in chosen])
+
+    errors: dict[int, KneeAIError] = get("grade_errors", {}) or {}
+    for i, exc in errors.items():
+        show_error(exc)
+        if isinstance(exc, NotAKnee) and not get(Key.OVERRIDE_OOD):
+            if st.button(tr("grade.grade_anyway"), key=f"anyway_{i}"):
+                put(Key.OVERRIDE_OOD, True)
+                _grade_crops(get(Key.CROPS))
+                st.rerun()
+    grades: dict[int, GradeResult] = get(Key.GRADES, {}) or {}
+    for i, result in grades.items():
+        st.divider()
+        _show_result(i, get(Key.CROPS)[i], result)
+else:
+    st.info(tr("grade.start_hint"), icon="⬆️")
