@@ -1,0 +1,91 @@
+"""Ship a trained run into weights/: copy the weights, write the metrics, update the manifest.
+
+    python -m kneeai.grading.ship --run /path/to/run [--name kl_grader.pt]
+
+The run directory is what ``kneeai.grading.train`` wrote: model.pt, metrics.json, config.json
+and val_predictions.npz.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from kneeai.config import SETTINGS
+from kneeai.grading.metrics import expected_calibration_error
+from kneeai.grading.model import ARCHITECTURE
+from kneeai.grading.weights import GRADER_FILE
+from kneeai.manifest import register, sha256_file
+
+__all__ = ["reliability_bins", "ship", "METRICS_FILE", "TRAINING_DATA"]
+
+METRICS_FILE = "kl_grader.metrics.json"
+TRAINING_DATA = ("Knee Osteoarthritis Severity Grading Dataset (Chen 2018, Mendeley Data, doi:10.17632/56rmx5bjcr.1, "
+                 "CC BY 4.0), from OAI baseline bilateral PA fixed-flexion radiographs; train split 5778 knees, "
+                 "model selection and temperature on val (826 knees)")
+
+
+def reliability_bins(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict]:
+    """Top-label confidence vs accuracy per equal-width bin, for the reliability diagram."""
+    conf = probs.max(1)
+    correct = probs.argmax(1) == y
+    edges = np.linspace(0, 1, bins + 1)
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (conf > lo) & (conf <= hi)
+        rows.append({"lo": float(lo), "hi": float(hi), "n": int(sel.sum()),
+                     "confidence": float(conf[sel].mean()) if sel.any() else None,
+                     "accuracy": float(correct[sel].mean()) if sel.any() else None})
+    return rows
+
+
+def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None) -> dict:
+    wdir = weights_dir or SETTINGS.weights_dir
+    metrics = json.loads((run / "metrics.json").read_text())
+    config = json.loads((run / "config.json").read_text())
+    preds = np.load(run / "val_predictions.npz")
+    probs, y = preds["probs"], preds["y"]
+    shutil.copyfile(run / "model.pt", wdir / name)
+    short = sha256_file(wdir / name)[:8]
+    model_id = f"kl-{ARCHITECTURE}-{short}"
+    card = {
+        "model_id": model_id,
+        "architecture": ARCHITECTURE,
+        "input_size": SETTINGS.input_size,
+        "temperature": metrics["temperature"],
+        "training_data": TRAINING_DATA,
+        "train_config": config,
+        "val": metrics["val"],
+        "val_flip_tta_uncalibrated": metrics["val_flip_tta_uncalibrated"],
+        "val_plain_uncalibrated": metrics["val_plain_uncalibrated"],
+        "ece_before_calibration": metrics["ece_before_calibration"],
+        "ece_after_calibration": expected_calibration_error(probs, y),
+        "reliability": reliability_bins(probs, y),
+        "history": metrics["history"],
+    }
+    (wdir / METRICS_FILE).write_text(json.dumps(card, indent=1) + "\n")
+    val = metrics["val"]
+    entry = register(name, {
+        "kind": "kl_grader", "model_id": model_id, "architecture": ARCHITECTURE, "input_size": SETTINGS.input_size,
+        "temperature": metrics["temperature"], "training_data": TRAINING_DATA, "format": "torch state_dict (weights_only)",
+        "metrics_val": {k: val[k] for k in ("accuracy", "qwk", "mae", "ece", "sensitivity", "specificity")},
+    }, wdir)
+    register(METRICS_FILE, {"kind": "model_card_metrics", "for": name}, wdir)
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kneeai.grading.ship", description=__doc__.split("\n")[0])
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--name", default=GRADER_FILE)
+    a = ap.parse_args(argv)
+    entry = ship(a.run, a.name)
+    print(json.dumps(entry, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
