@@ -42,7 +42,9 @@ def sidebar() -> None:
 def main() -> None:
     st.set_page_config(page_title="KneeAI", page_icon="🦵", layout="wide")
     if Key.LANG not in st.session_state:
-        put(Key.LANG, "en")
+        # ?lang=zh lets a shared link or a kiosk open in Chinese.
+        requested = st.query_params.get("lang")
+        put(Key.LANG, requested if requested in LANGUAGES else "en")
     language = lang()
     pages = [
         st.Page(path, title=t(title, language), icon=icon, default=default, url_path=Path(path).stem)

@@ -1,0 +1,75 @@
+"""AppTest: the Grade, Explain and About pages in both languages."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from kneeai.i18n import t
+from tests.conftest import ROOT
+
+EXAMPLE = ROOT / "examples" / "knees" / "kl4_9070207R.webp"
+
+
+def _app(lang: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["lang"] = lang
+    return at
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_grade_page_starts_with_a_hint_and_the_intended_use(lang):
+    at = _app(lang).run()
+    assert not at.exception
+    assert at.title[0].value == t("nav.grade", lang)
+    assert any(t("app.intended_use", lang) in c.value for c in at.caption)
+    assert any(t("grade.start_hint", lang) in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_grading_an_example_knee_shows_grade_probabilities_and_words(lang):
+    at = _app(lang).run()
+    at.selectbox(key="example_pick").set_value(EXAMPLE).run()
+    assert not at.exception
+    headline = at.subheader[0].value
+    assert "KL" in headline
+    grades = at.session_state["grades"]
+    result = grades[0]
+    assert abs(sum(result.probabilities) - 1) < 1e-6
+    # The headline names the argmax grade (or the borderline pair that contains it).
+    assert str(result.kl_grade) in headline
+    # Changing the laterality re-grades the crop with the new side and keeps the upload.
+    at.radio(key="lat_single").set_value("R").run()
+    assert at.session_state["crops"][0].laterality == "R"
+    assert at.session_state["upload_bytes"] == EXAMPLE.read_bytes()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_explain_page_asks_for_a_grade_first(lang):
+    at = _app(lang).run()
+    at.switch_page("pages/explain.py").run()
+    assert not at.exception
+    assert any(t("explain.need_grade", lang) in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_explain_page_describes_the_heatmap_in_words(lang):
+    at = _app(lang).run()
+    at.selectbox(key="example_pick").set_value(EXAMPLE).run()
+    at.switch_page("pages/explain.py").run()
+    assert not at.exception
+    assert any(m.value == "#### " + t("explain.in_words", lang) for m in at.markdown)
+    assert at.slider(key="explain_opacity").value == pytest.approx(0.45)
+    at.radio(key="explain_method").set_value("occlusion").run()
+    assert not at.exception
+    assert len(at.session_state["explanations"]) == 2
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_about_page_shows_the_model_card(lang):
+    at = _app(lang).run()
+    at.switch_page("pages/about.py").run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert t("card.intended_use_title", lang) in text
+    assert t("card.published_title", lang) in text
+    assert len(at.dataframe) >= 1
