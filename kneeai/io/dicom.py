@@ -1,0 +1,336 @@
+"""DICOM bytes in, :class:`~kneeai.schemas.Radiograph` out.
+
+Decoding goes through pydicom 3 and its plugins (pylibjpeg-libjpeg, -openjpeg, -rle, pyjpegls),
+so every transfer syntax they cover is read: implicit/explicit little endian, deflated, RLE,
+JPEG baseline and lossless, JPEG-LS and JPEG 2000.
+
+Grey levels follow the DICOM display pipeline (PS3.3 C.11): stored values -> modality LUT
+(Rescale Slope/Intercept or a Modality LUT Sequence) -> VOI (a VOI LUT Sequence, else the first
+Window Center/Width pair, else the data's own min..max) -> [0, 1], and MONOCHROME1 is inverted so
+bone is bright. Colour (RGB, YBR_*, PALETTE COLOR) is turned into luma with a warning.
+
+Identifying tags are copied into ``Radiograph.identifiers`` and nowhere else.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+import numpy as np
+
+from kneeai.config import SETTINGS
+from kneeai.errors import ImageTooLarge, NoPixelData, UnreadableImage, UnsupportedCodec, UnsupportedPhotometric
+from kneeai.schemas import Laterality, Radiograph
+
+__all__ = ["read_dicom", "META_KEYWORDS", "IDENTIFYING_KEYWORDS", "SUPPORTED_PHOTOMETRIC"]
+
+# Non-identifying tags worth showing; all strings in Radiograph.meta.
+META_KEYWORDS: tuple[str, ...] = (
+    "Modality", "BodyPartExamined", "ViewPosition", "ImageLaterality", "Laterality", "PatientOrientation",
+    "PhotometricInterpretation", "Rows", "Columns", "NumberOfFrames", "SamplesPerPixel", "BitsAllocated",
+    "BitsStored", "HighBit", "PixelRepresentation", "PixelSpacing", "ImagerPixelSpacing",
+    "EstimatedRadiographicMagnificationFactor", "RescaleSlope", "RescaleIntercept", "WindowCenter",
+    "WindowWidth", "VOILUTFunction", "PresentationLUTShape", "Manufacturer", "ManufacturerModelName",
+    "SOPClassUID", "ImageType", "PresentationIntentType", "LossyImageCompression", "KVP",
+)
+# Identifying or linkable tags (after the DICOM basic de-identification profile, PS3.15 E.1-1).
+IDENTIFYING_KEYWORDS: tuple[str, ...] = (
+    "PatientName", "PatientID", "OtherPatientIDs", "PatientBirthDate", "PatientSex", "PatientAge",
+    "AccessionNumber", "StudyID", "StudyDate", "StudyTime", "SeriesDate", "AcquisitionDate", "ContentDate",
+    "InstitutionName", "InstitutionAddress", "StationName", "ReferringPhysicianName",
+    "PerformingPhysicianName", "OperatorsName", "DeviceSerialNumber", "StudyInstanceUID",
+    "SeriesInstanceUID", "SOPInstanceUID",
+)
+SUPPORTED_PHOTOMETRIC: frozenset[str] = frozenset(
+    {"MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR"}
+)
+_COLOUR = SUPPORTED_PHOTOMETRIC - {"MONOCHROME1", "MONOCHROME2"}
+# Rec. 601 luma, the weighting JPEG's YCbCr and DICOM's YBR_FULL use.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_PIXEL_DATA_TAG_LE = b"\xe0\x7f\x10\x00"
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def read_dicom(data: bytes, sha256: str = "", bare: bool = False) -> Radiograph:
+    """Decode a DICOM file held in ``data``.
+
+    Parameters
+    ----------
+    data : the whole file.
+    sha256 : hex digest of ``data``, carried into the result.
+    bare : True when the bytes lack the preamble; they are then accepted only if they parse into
+        a dataset with plausible image or instance tags.
+
+    Raises
+    ------
+    UnreadableImage, NoPixelData, UnsupportedCodec, UnsupportedPhotometric, ImageTooLarge
+        with keys ``intake.error.unrecognised``, ``intake.error.truncated_header``,
+        ``error.truncated_pixels``, ``error.zero_window`` or ``intake.error.decode_failed``.
+    """
+    from pydicom import dcmread
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    with warnings.catch_warnings(record=True) as caught:
+        # pydicom warns (rather than fails) on damaged files; we judge the result ourselves below.
+        warnings.simplefilter("always")
+        try:
+            ds = dcmread(io.BytesIO(data), force=True)
+        except Exception as exc:
+            raise UnreadableImage("intake.error.unrecognised" if bare else "intake.error.truncated_header") from exc
+    eof_warned = any("End of file" in str(w.message) for w in caught)
+
+    if bare and not any(k in ds for k in ("SOPClassUID", "Modality", "Rows", "PixelData")):
+        raise UnreadableImage("intake.error.unrecognised")
+    file_meta = getattr(ds, "file_meta", None)
+    if not bare and (file_meta is None or "TransferSyntaxUID" not in file_meta):
+        # A Part 10 file always has a transfer syntax; without one the header was cut short.
+        raise UnreadableImage("intake.error.truncated_header")
+    if not any(k in ds for k in _PIXEL_KEYWORDS):
+        if _PIXEL_DATA_TAG_LE in data or eof_warned:
+            raise UnreadableImage("error.truncated_pixels")
+        if _cut_mid_element(ds, len(data)):
+            raise UnreadableImage("intake.error.truncated_header")
+        raise NoPixelData()
+    if file_meta is None or "TransferSyntaxUID" not in file_meta:
+        # A bare dataset: pydicom guessed its encoding while reading, which is all we need.
+        implicit, _ = ds.original_encoding
+        ds.file_meta = file_meta = FileMetaDataset()
+        file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+
+    tsyntax = file_meta.TransferSyntaxUID
+    source = f"DICOM {tsyntax.name} {tsyntax}" if tsyntax.name != str(tsyntax) else f"DICOM {tsyntax}"
+    _check_size(ds)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    if photometric not in SUPPORTED_PHOTOMETRIC:
+        raise UnsupportedPhotometric(name=photometric)
+    _check_codec(tsyntax)
+    frames = _int(ds.get("NumberOfFrames"), 1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. odd VRs in the group 0028 tags pydicom coerces
+        arr = _decode_first_frame(ds, tsyntax)
+        warn: list[str] = []
+        if frames > 1:
+            warn.append("warn.multiframe")
+        if photometric in _COLOUR:
+            pixels, coloured = _colour_to_grey(arr, ds, photometric)
+            if coloured:
+                warn.append("warn.colour_converted")
+        else:
+            pixels = _grey_pipeline(arr, ds, photometric)
+
+    return Radiograph(
+        pixels=np.ascontiguousarray(pixels, dtype=np.float32),
+        spacing_mm=_spacing(ds),
+        laterality=_laterality(ds),
+        source=source,
+        meta=_strings(ds, META_KEYWORDS) | {"TransferSyntaxUID": str(tsyntax), "Format": "DICOM"},
+        identifiers=_strings(ds, IDENTIFYING_KEYWORDS),
+        warnings=tuple(warn),
+        sha256=sha256,
+    )
+
+
+def _cut_mid_element(ds: Any, size: int) -> bool:
+    """True when the last element read claims more bytes than the file has, or stray bytes
+    (a partial tag) follow it: the file ends inside an element."""
+    from pydicom.dataelem import RawDataElement
+
+    if not len(ds):
+        return True
+    last = ds.get_item(max(ds.keys()))
+    if not isinstance(last, RawDataElement) or last.length == 0xFFFFFFFF or last.value_tell is None:
+        return False
+    end = last.value_tell + last.length
+    return end > size or 0 < size - end < 8
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _check_size(ds: Any) -> None:
+    """Refuse from the header alone, before a byte of pixel data is decoded."""
+    rows, cols = _int(ds.get("Rows"), 0), _int(ds.get("Columns"), 0)
+    frames = max(_int(ds.get("NumberOfFrames"), 1), 1)
+    if rows <= 0 or cols <= 0:
+        raise UnreadableImage("intake.error.truncated_header")
+    pixels = rows * cols * frames
+    if pixels > SETTINGS.max_pixels:
+        raise ImageTooLarge(pixels=pixels, limit=SETTINGS.max_pixels)
+
+
+def _check_codec(tsyntax: Any) -> None:
+    from pydicom.pixels import get_decoder
+
+    name = tsyntax.name if tsyntax.name != str(tsyntax) else str(tsyntax)
+    try:
+        decoder = get_decoder(tsyntax)
+    except NotImplementedError:
+        raise UnsupportedCodec(name=name) from None
+    if not decoder.is_available:
+        raise UnsupportedCodec(name=name)
+
+
+def _decode_first_frame(ds: Any, tsyntax: Any) -> np.ndarray:
+    from pydicom.pixels import pixel_array
+    from pydicom.pixels.utils import get_expected_length
+
+    if not tsyntax.is_encapsulated and "PixelData" in ds:
+        # pydicom accepts padding after the last frame but not missing bytes; say which it is.
+        if len(ds.PixelData) < get_expected_length(ds, "bytes"):
+            raise UnreadableImage("error.truncated_pixels")
+    try:
+        # pydicom masks the unused high bits (Bits Stored < Bits Allocated) and sign-extends
+        # signed data itself; tests/unit/test_io_dicom.py holds it to that.
+        return pixel_array(ds, index=0)
+    except Exception as exc:
+        raise UnreadableImage("intake.error.decode_failed", codec=tsyntax.name) from exc
+
+
+def _grey_pipeline(arr: np.ndarray, ds: Any, photometric: str) -> np.ndarray:
+    """Stored values -> modality LUT -> VOI -> [0, 1], bone bright."""
+    from pydicom.pixels.processing import apply_modality_lut, apply_voi
+
+    if arr.ndim == 3:  # a multi-sample grey image is not a thing; take the first sample
+        arr = arr[..., 0]
+    values = apply_modality_lut(arr, ds)
+    if ds.get("VOILUTSequence"):
+        if not np.issubdtype(values.dtype, np.integer):
+            values = np.rint(values).astype(np.int64)
+        out = apply_voi(values, ds, index=0)
+        lut = _voi_lut_table(ds)
+        lo, hi = float(lut.min()), float(lut.max())
+        out = _stretch(out, lo, hi)
+    elif "WindowCenter" in ds and "WindowWidth" in ds:
+        center = _first_float(ds.WindowCenter)
+        width = _first_float(ds.WindowWidth)
+        function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
+        out = _window(values, center, width, function)
+    else:
+        out = _stretch(values, float(values.min()), float(values.max()))
+    if photometric == "MONOCHROME1":
+        out = 1.0 - out
+    return out
+
+
+def _voi_lut_table(ds: Any) -> np.ndarray:
+    """The first VOI LUT's whole output, by pushing its input domain through pydicom's apply_voi."""
+    from pydicom.pixels.processing import apply_voi
+
+    entries, first, _ = (int(v) for v in ds.VOILUTSequence[0].LUTDescriptor)
+    entries = entries or 2**16
+    return apply_voi(np.arange(first, first + entries, dtype=np.int64), ds, index=0)
+
+
+def _first_float(value: Any) -> float:
+    """Window Center/Width may be multi-valued (alternative views): the first is the default."""
+    from pydicom.multival import MultiValue
+
+    if isinstance(value, (MultiValue, list, tuple)):
+        value = value[0]
+    return float(value)
+
+
+def _window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """VOI window onto [0, 1] (PS3.3 C.11.2.1.2 and C.11.2.1.3).
+
+    Written here rather than via pydicom's apply_windowing because that maps onto the stored
+    bit range, which flips with a negative rescale slope; we want [0, 1] directly.
+    """
+    if width <= 0 or (function == "LINEAR" and width < 1):
+        raise UnreadableImage("error.zero_window")
+    x = np.asarray(values, dtype=np.float32)
+    if function == "SIGMOID":
+        # 1 / (1 + exp(-4 (x - c) / w)), in the tanh form that cannot overflow.
+        return (0.5 * (1.0 + np.tanh(2.0 * (x - center) / width))).astype(np.float32)
+    if function == "LINEAR_EXACT":
+        c, w = center, width
+    else:  # LINEAR, also the default for unknown functions
+        c, w = center - 0.5, width - 1.0
+        if w == 0:
+            return (x > c).astype(np.float32)
+    return np.clip((x - c) / w + 0.5, 0.0, 1.0).astype(np.float32)
+
+
+def _stretch(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    x = np.asarray(values, dtype=np.float32)
+    if hi - lo <= 0:
+        return np.zeros(x.shape, dtype=np.float32)
+    return np.clip((x - np.float32(lo)) * np.float32(1.0 / (hi - lo)), 0.0, 1.0)
+
+
+def _colour_to_grey(arr: np.ndarray, ds: Any, photometric: str) -> tuple[np.ndarray, bool]:
+    """Luma of a colour image, stretched to [0, 1]; the flag says whether it had any colour."""
+    from pydicom.pixels.processing import apply_color_lut
+
+    if photometric == "PALETTE COLOR":
+        arr = apply_color_lut(arr, ds)
+    if arr.ndim == 2:  # single-sample data mislabelled as colour: already grey
+        rgb = np.repeat(arr[..., None], 3, axis=-1)
+    else:
+        rgb = arr[..., :3]
+    rgb = rgb.astype(np.float32)
+    grey = rgb @ _LUMA
+    top = float(max(rgb.max(), 1.0))
+    coloured = bool(np.abs(rgb - grey[..., None]).max() > top * 2 / 255)
+    return _stretch(grey, float(grey.min()), float(grey.max())), coloured
+
+
+def _spacing(ds: Any) -> tuple[float, float] | None:
+    """Pixel spacing in mm at the patient: PixelSpacing when given, else the detector's
+    ImagerPixelSpacing divided by the estimated radiographic magnification (1 when absent)."""
+    ps = _pair(ds.get("PixelSpacing"))
+    if ps:
+        return ps
+    ips = _pair(ds.get("ImagerPixelSpacing"))
+    if not ips:
+        return None
+    try:
+        mag = float(ds.get("EstimatedRadiographicMagnificationFactor") or 1.0)
+    except (TypeError, ValueError):
+        mag = 1.0
+    mag = mag if mag > 0 else 1.0
+    return (ips[0] / mag, ips[1] / mag)
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    try:
+        row, col = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return (row, col) if row > 0 and col > 0 else None
+
+
+def _laterality(ds: Any) -> Laterality | None:
+    """ImageLaterality (this image) wins over Laterality (the series); only L or R count."""
+    for keyword in ("ImageLaterality", "Laterality"):
+        value = str(ds.get(keyword, "") or "").strip().upper()
+        if value:
+            return value if value in ("L", "R") else None  # type: ignore[return-value]
+    return None
+
+
+def _strings(ds: Any, keywords: tuple[str, ...]) -> dict[str, str]:
+    from pydicom.multival import MultiValue
+
+    out: dict[str, str] = {}
+    for kw in keywords:
+        try:
+            value = ds.get(kw)
+        except Exception:  # a malformed value must not cost us the image
+            continue
+        if value is None or value == "":
+            continue
+        if isinstance(value, (MultiValue, list, tuple)):
+            text = "\\".join(str(v) for v in value)
+        else:
+            text = str(value)
+        if text.strip():
+            out[kw] = text.strip()
+    return out

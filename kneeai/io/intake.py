@@ -1,0 +1,82 @@
+"""The one entry point of intake: a path, bytes or an open file in, a Radiograph out.
+
+Whatever goes wrong inside pydicom or Pillow leaves as one of our own errors (with an i18n key),
+so the UI and the CLI can say what happened in the user's language.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import BinaryIO, Union
+
+from kneeai.errors import KneeAIError, UnreadableImage
+from kneeai.io.sniff import IMAGE_FORMATS, sniff_format
+from kneeai.schemas import Radiograph
+
+__all__ = ["load_radiograph", "RadiographSource"]
+
+RadiographSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+
+
+def load_radiograph(source: RadiographSource) -> Radiograph:
+    """Read a radiograph from DICOM, PNG, JPEG, WebP or TIFF, telling them apart by content.
+
+    Parameters
+    ----------
+    source : a path, the file's bytes, or a binary file-like object (read from its start when
+        it can seek, e.g. Streamlit's UploadedFile).
+
+    Returns
+    -------
+    Radiograph
+        ``pixels`` float32 in [0, 1] with bone bright, ``sha256`` of the raw bytes.
+
+    Raises
+    ------
+    KneeAIError
+        Only our own types: UnreadableImage (empty, unrecognised, truncated, undecodable, zero
+        window), NoPixelData, UnsupportedCodec, UnsupportedPhotometric, ImageTooLarge.
+    """
+    data = _read_bytes(source)
+    if not data:
+        raise UnreadableImage("error.empty_file")
+    sha = hashlib.sha256(data).hexdigest()
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise UnreadableImage("intake.error.unrecognised")
+    try:
+        if fmt in IMAGE_FORMATS:
+            from kneeai.io.images import read_image
+
+            return read_image(data, fmt, sha)
+        from kneeai.io.dicom import read_dicom
+
+        return read_dicom(data, sha, bare=(fmt == "dicom_bare"))
+    except KneeAIError:
+        raise
+    except MemoryError as exc:
+        raise UnreadableImage("intake.error.out_of_memory") from exc
+    except Exception as exc:  # the promise: no raw pydicom/Pillow/numpy error leaves intake
+        raise UnreadableImage(detail=f"{type(exc).__name__}: {exc}") from exc
+
+
+def _read_bytes(source: RadiographSource) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise UnreadableImage("intake.error.cannot_open", path=str(path)) from exc
+    if hasattr(source, "getvalue"):
+        return bytes(source.getvalue())
+    if hasattr(source, "read"):
+        try:
+            if getattr(source, "seekable", lambda: False)():
+                source.seek(0)
+            return bytes(source.read())
+        except OSError as exc:
+            raise UnreadableImage("intake.error.cannot_open", path=str(getattr(source, "name", "?"))) from exc
+    raise TypeError(f"load_radiograph expects a path, bytes or a binary file object, not {type(source).__name__}")
