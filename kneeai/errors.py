@@ -17,6 +17,9 @@ __all__ = [
     "WeightsMissing",
     "InvalidSurvivalData",
     "RecordNotFound",
+    "SchemaTooNew",
+    "FontMissing",
+    "InvalidOverride",
 ]
 
 
@@ -78,3 +81,15 @@ class InvalidSurvivalData(KneeAIError):
 
 class RecordNotFound(KneeAIError):
     key = "error.record_not_found"
+
+
+class SchemaTooNew(KneeAIError):
+    key = "error.schema_too_new"
+
+
+class FontMissing(KneeAIError):
+    key = "error.font_missing"
+
+
+class InvalidOverride(KneeAIError):
+    key = "error.invalid_override"
