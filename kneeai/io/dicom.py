@@ -23,7 +23,7 @@ from kneeai.config import SETTINGS
 from kneeai.errors import ImageTooLarge, NoPixelData, UnreadableImage, UnsupportedCodec, UnsupportedPhotometric
 from kneeai.schemas import Laterality, Radiograph
 
-__all__ = ["read_dicom", "META_KEYWORDS", "IDENTIFYING_KEYWORDS", "SUPPORTED_PHOTOMETRIC"]
+__all__ = ["read_dicom", "is_rust_panic", "META_KEYWORDS", "IDENTIFYING_KEYWORDS", "SUPPORTED_PHOTOMETRIC"]
 
 # Non-identifying tags worth showing; all strings in Radiograph.meta.
 META_KEYWORDS: tuple[str, ...] = (
@@ -49,6 +49,7 @@ _COLOUR = SUPPORTED_PHOTOMETRIC - {"MONOCHROME1", "MONOCHROME2"}
 # Rec. 601 luma, the weighting JPEG's YCbCr and DICOM's YBR_FULL use.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _PIXEL_DATA_TAG_LE = b"\xe0\x7f\x10\x00"
+_REQUIRED_PIXEL_TAGS = ("SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "PixelRepresentation")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
@@ -68,12 +69,19 @@ def read_dicom(data: bytes, sha256: str = "", bare: bool = False) -> Radiograph:
         with keys ``intake.error.unrecognised``, ``intake.error.truncated_header``,
         ``error.truncated_pixels``, ``error.zero_window`` or ``intake.error.decode_failed``.
     """
+    with warnings.catch_warnings():
+        # pydicom warns (rather than fails) about damaged values, e.g. a UID with a stray byte;
+        # what matters is whether the image decodes, which the checks below decide.
+        warnings.simplefilter("ignore")
+        return _read(data, sha256, bare)
+
+
+def _read(data: bytes, sha256: str, bare: bool) -> Radiograph:
     from pydicom import dcmread
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     with warnings.catch_warnings(record=True) as caught:
-        # pydicom warns (rather than fails) on damaged files; we judge the result ourselves below.
         warnings.simplefilter("always")
         try:
             ds = dcmread(io.BytesIO(data), force=True)
@@ -102,24 +110,25 @@ def read_dicom(data: bytes, sha256: str = "", bare: bool = False) -> Radiograph:
     tsyntax = file_meta.TransferSyntaxUID
     source = f"DICOM {tsyntax.name} {tsyntax}" if tsyntax.name != str(tsyntax) else f"DICOM {tsyntax}"
     _check_size(ds)
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    missing = [k for k in _REQUIRED_PIXEL_TAGS if k not in ds]
+    if missing:
+        raise UnreadableImage("intake.error.missing_tags", tags=", ".join(missing))
+    photometric = str(ds.PhotometricInterpretation).strip().upper()
     if photometric not in SUPPORTED_PHOTOMETRIC:
         raise UnsupportedPhotometric(name=photometric)
     _check_codec(tsyntax)
     frames = _int(ds.get("NumberOfFrames"), 1)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. odd VRs in the group 0028 tags pydicom coerces
-        arr = _decode_first_frame(ds, tsyntax)
-        warn: list[str] = []
-        if frames > 1:
-            warn.append("warn.multiframe")
-        if photometric in _COLOUR:
-            pixels, coloured = _colour_to_grey(arr, ds, photometric)
-            if coloured:
-                warn.append("warn.colour_converted")
-        else:
-            pixels = _grey_pipeline(arr, ds, photometric)
+    arr = _decode_first_frame(ds, tsyntax)
+    warn: list[str] = []
+    if frames > 1:
+        warn.append("warn.multiframe")
+    if photometric in _COLOUR:
+        pixels, coloured = _colour_to_grey(arr, ds, photometric)
+        if coloured:
+            warn.append("warn.colour_converted")
+    else:
+        pixels = _grey_pipeline(arr, ds, photometric)
 
     return Radiograph(
         pixels=np.ascontiguousarray(pixels, dtype=np.float32),
@@ -191,6 +200,16 @@ def _decode_first_frame(ds: Any, tsyntax: Any) -> np.ndarray:
         return pixel_array(ds, index=0)
     except Exception as exc:
         raise UnreadableImage("intake.error.decode_failed", codec=tsyntax.name) from exc
+    except BaseException as exc:
+        if is_rust_panic(exc):
+            raise UnreadableImage("intake.error.decode_failed", codec=tsyntax.name) from exc
+        raise
+
+
+def is_rust_panic(exc: BaseException) -> bool:
+    """Decoders written in Rust (pylibjpeg-rle) turn a panic on corrupt data into
+    ``pyo3_runtime.PanicException``, a BaseException; it means bad data, not an interrupt."""
+    return type(exc).__name__ == "PanicException"
 
 
 def _grey_pipeline(arr: np.ndarray, ds: Any, photometric: str) -> np.ndarray:

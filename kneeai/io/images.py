@@ -1,10 +1,12 @@
 """PNG, JPEG, WebP and TIFF bytes in, :class:`~kneeai.schemas.Radiograph` out (via Pillow).
 
-Grey levels keep their meaning from the file: 8-bit values are divided by 255, and 16- or 32-bit
-integer values by ``2**bits - 1`` where ``bits`` is the smallest depth (at least 8) that holds
-the brightest pixel. A 12-bit film saved in a 16-bit PNG (values up to 4095) thus comes out as
-bright as it was meant to, instead of 16 times too dark, while a full-range 16-bit film is
-divided by 65535. Neither is stretched to its own min..max, so a dark film stays dark.
+Grey levels: 8-bit values are divided by 255. A 16-bit PNG or TIFF does not say how many of its
+bits are used (Pillow does not read PNG's sBIT), so 16- or 32-bit integer values are divided by
+``2**bits - 1`` where ``bits`` is the smallest depth (at least 8) that holds the brightest pixel.
+A 12-bit film saved in a 16-bit PNG (values up to 4095) thus comes out as it was meant to,
+instead of 16 times too dark, while a full-range 16-bit film is divided by 65535. The minimum is
+never subtracted (no min..max stretch), so black stays black; the grading stage normalises each
+crop's contrast on its own anyway.
 
 EXIF orientation is applied, colour becomes Rec. 601 luma (with a warning when the channels
 really differ), alpha is dropped. Pixel spacing is unknown for these formats: a DPI field is a
@@ -72,19 +74,20 @@ def read_image(data: bytes, fmt: str, sha256: str = "") -> Radiograph:
             raise UnreadableImage("intake.error.truncated_image") from exc
 
     pixels, bits, coloured = _to_grey(img)
+    container = {"I;16": 16, "I;16L": 16, "I;16B": 16, "I;16N": 16, "I": 32, "F": 32}.get(img.mode, 8)
     warn = []
     if pages > 1:
         warn.append("intake.warn.multipage")
     if coloured:
         warn.append("warn.colour_converted")
-    fmt_name = (img.format or PIL_FORMATS[fmt][0]).upper() if hasattr(img, "format") else PIL_FORMATS[fmt][0]
+    fmt_name = PIL_FORMATS[fmt][0]  # exif_transpose returns a copy that has lost .format
     meta = {"Format": fmt_name, "Mode": img.mode, "Rows": str(pixels.shape[0]), "Columns": str(pixels.shape[1]),
-            "BitsStored": str(bits)}
+            "BitsAllocated": str(container), "BitsStored": str(bits)}
     return Radiograph(
         pixels=np.ascontiguousarray(pixels, dtype=np.float32),
         spacing_mm=None,
         laterality=None,
-        source=f"{PIL_FORMATS[fmt][0]} {bits}-bit",
+        source=f"{fmt_name} {container}-bit" + (f" ({bits} bits used)" if bits != container else ""),
         meta=meta,
         identifiers={},
         warnings=tuple(warn),

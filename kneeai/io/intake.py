@@ -59,6 +59,12 @@ def load_radiograph(source: RadiographSource) -> Radiograph:
         raise UnreadableImage("intake.error.out_of_memory") from exc
     except Exception as exc:  # the promise: no raw pydicom/Pillow/numpy error leaves intake
         raise UnreadableImage(detail=f"{type(exc).__name__}: {exc}") from exc
+    except BaseException as exc:
+        from kneeai.io.dicom import is_rust_panic
+
+        if is_rust_panic(exc):
+            raise UnreadableImage(detail=f"{type(exc).__name__}: {exc}") from exc
+        raise
 
 
 def _read_bytes(source: RadiographSource) -> bytes:
