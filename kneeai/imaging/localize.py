@@ -1,0 +1,156 @@
+"""A first guess of where the knees are on a film, for the user to confirm or move.
+
+A small, roughly square image is taken to be a knee crop already and comes back whole. On a
+larger film:
+
+1. Legs are bright bands in the column-intensity profile. Two bands with a dark valley between
+   them (in the middle 30-70 % of the width) make a bilateral film, split at the valley.
+2. In each band the knee's column is the middle of the bright run around the brightest column.
+3. The joint line is the most marked narrow dark dip in the row profile of that column band
+   (the joint space between the femoral condyles and the tibial plateau), weighted towards the
+   vertical middle of the leg, where radiographers centre a knee film.
+4. The box is a square of SETTINGS.crop_mm (via box_for_physical_size) when the pixel spacing is
+   known; otherwise it is sized from the leg's width in pixels.
+
+Laterality: a PA or AP film is displayed as if facing the patient, so the patient's right knee
+is on the viewer's left, unless PatientOrientation says the columns run towards the patient's
+right. A single-knee film takes its laterality from DICOM (ImageLaterality / Laterality).
+The result is a guess; the UI shows the boxes and the user confirms them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kneeai.config import SETTINGS
+from kneeai.imaging.crop import box_for_physical_size, is_single_knee
+from kneeai.schemas import CropBox, Laterality, Radiograph
+
+__all__ = ["guess_knee_boxes", "ANALYSIS_SIDE"]
+
+# The search runs on a copy at most this many pixels per side: enough for a joint space of a few
+# millimetres on a 43 cm film, and fast.
+ANALYSIS_SIDE = 512
+# A square of this many leg widths when the pixel spacing is unknown: a leg at the knee is about
+# 120 mm wide including soft tissue and the crop is SETTINGS.crop_mm (140 mm).
+_BOX_PER_LEG_WIDTH = 1.2
+
+
+def guess_knee_boxes(rad: Radiograph) -> list[tuple[CropBox, Laterality | None]]:
+    """Boxes around each knee on ``rad``, from the viewer's left to right, with a laterality guess.
+
+    Returns
+    -------
+    list of (CropBox, laterality)
+        One entry for a single-knee image or film, two for a bilateral film. Boxes are in full-
+        resolution pixel coordinates, kept inside the film when they fit.
+    """
+    h, w = rad.shape
+    if is_single_knee(rad):
+        return [(CropBox(top=0, left=0, height=h, width=w), rad.laterality)]
+
+    small, scale = _downsample(rad.pixels, ANALYSIS_SIDE)
+    profile = _smooth(small.mean(axis=0), small.shape[1] * 0.02)
+    background = float(np.percentile(small, 5))
+    bilateral_hint = rad.meta.get("ImageLaterality", "").upper() == "B"
+    valley = None if rad.laterality is not None else _valley(profile, background, force=bilateral_hint)
+    strips = [(0, valley), (valley, small.shape[1])] if valley is not None else [(0, small.shape[1])]
+
+    found: list[CropBox] = []
+    for c0, c1 in strips:
+        centre_col, leg_width = _leg_column(profile[c0:c1], background)
+        centre_col += c0
+        half = max(int(leg_width / 4), 2)
+        band = small[:, max(centre_col - half, 0) : centre_col + half + 1]
+        joint_row = _joint_row(band.mean(axis=1), background)
+        found.append(_box(rad, int(round(joint_row * scale)), int(round(centre_col * scale)), leg_width * scale))
+
+    if len(found) == 1:
+        return [(found[0], rad.laterality)]
+    viewer_left_is = "L" if _columns_run_to_patient_right(rad) else "R"
+    other = "R" if viewer_left_is == "L" else "L"
+    return [(found[0], viewer_left_is), (found[1], other)]  # type: ignore[list-item]
+
+
+def _downsample(pixels: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """Block-mean downsampling by an integer factor; returns (image, full pixels per small pixel)."""
+    h, w = pixels.shape
+    f = max(1, int(np.ceil(max(h, w) / side)))
+    if f == 1:
+        return np.asarray(pixels, dtype=np.float32), 1.0
+    hh, ww = (h // f) * f, (w // f) * f
+    small = pixels[:hh, :ww].reshape(hh // f, f, ww // f, f).mean(axis=(1, 3), dtype=np.float32)
+    return small, float(f)
+
+
+def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(np.asarray(x, dtype=np.float64), max(sigma, 0.5), mode="nearest")
+
+
+def _valley(profile: np.ndarray, background: float, force: bool = False) -> int | None:
+    """Column of the dark gap between two legs, or None for a single leg.
+
+    Both sides must hold a bright band of comparable height (one leg each), and the gap must
+    fall to less than half of the dimmer band's height above the background.
+    """
+    n = len(profile)
+    lo, hi = int(n * 0.3), int(n * 0.7)
+    v = lo + int(np.argmin(profile[lo:hi]))
+    left, right = float(profile[:v].max()), float(profile[v:].max())
+    dim, bright = min(left, right) - background, max(left, right) - background
+    if force:
+        return v
+    if bright <= 0 or dim < 0.5 * bright:
+        return None
+    return v if profile[v] - background < 0.5 * dim else None
+
+
+def _leg_column(profile: np.ndarray, background: float) -> tuple[int, float]:
+    """(middle column, width) of the bright run around the brightest column of a strip."""
+    peak = int(np.argmax(profile))
+    level = background + 0.5 * (float(profile[peak]) - background)
+    above = profile >= level
+    left = peak
+    while left > 0 and above[left - 1]:
+        left -= 1
+    right = peak
+    while right < len(profile) - 1 and above[right + 1]:
+        right += 1
+    return (left + right) // 2, float(right - left + 1)
+
+
+def _joint_row(rows: np.ndarray, background: float) -> int:
+    """Row of the joint space: the strongest narrow dark dip (large-scale minus fine-scale
+    smoothing), weighted by a Gaussian centred on the middle of the leg's vertical extent."""
+    n = len(rows)
+    fine = _smooth(rows, n * 0.01)
+    coarse = _smooth(rows, n * 0.08)
+    dip = np.clip(coarse - fine, 0.0, None)
+    level = background + 0.3 * (float(fine.max()) - background)
+    leg = np.flatnonzero(fine >= level)
+    top, bottom = (int(leg[0]), int(leg[-1])) if leg.size else (0, n - 1)
+    middle, extent = (top + bottom) / 2.0, max(bottom - top, 1)
+    prior = np.exp(-0.5 * ((np.arange(n) - middle) / (0.25 * extent)) ** 2)
+    score = dip * prior
+    if score.max() <= 0:
+        return int(round(middle))
+    return int(np.argmax(score))
+
+
+def _box(rad: Radiograph, row: int, col: int, leg_width_px: float) -> CropBox:
+    h, w = rad.shape
+    box = box_for_physical_size(rad, row, col, SETTINGS.crop_mm)
+    if box is None:
+        side = int(min(max(_BOX_PER_LEG_WIDTH * leg_width_px, 16), h, w))
+        box = CropBox(top=row - side // 2, left=col - side // 2, height=side, width=side)
+    # Slide the box back onto the film when it fits; crop_knee pads whatever still sticks out.
+    top = min(max(box.top, 0), max(h - box.height, 0)) if box.height <= h else box.top
+    left = min(max(box.left, 0), max(w - box.width, 0)) if box.width <= w else box.left
+    return CropBox(top=top, left=left, height=box.height, width=box.width)
+
+
+def _columns_run_to_patient_right(rad: Radiograph) -> bool:
+    """DICOM PatientOrientation's first value is the direction of increasing column index."""
+    first = rad.meta.get("PatientOrientation", "").split("\\")[0].strip().upper()
+    return first.startswith("R")
