@@ -1,0 +1,375 @@
+"""The one-page (or two) PDF summary, drawn with fpdf2.
+
+It carries the intended-use statement, the pseudonym and the date, the knee with its heatmap,
+the grade probabilities and the grade in words, any clinician override, the TKR curves of both
+models (labelled "simulated cohort" when they are the demo models), the clinical inputs and the
+model versions. Charts are drawn as vector shapes (no plotting library, no rasterised text).
+
+Privacy: the document metadata carries only a generic title and the creator "KneeAI"; nothing
+about the patient, no file names. Identifiers appear in the body only when the summary carries
+them (the user opted in, see :func:`kneeai.report.summary.build_summary`).
+"""
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+import numpy as np
+from fpdf import FPDF
+from PIL import Image
+
+from kneeai.grading.charts import GRADE_COLOURS
+from kneeai.grading.wording import grade_name, grade_sentence, uncertainty_level
+from kneeai.i18n import t
+from kneeai.report.fonts import find_fonts
+from kneeai.report.overlay import overlay_rgb
+from kneeai.report.summary import final_grade
+from kneeai.schemas import RISK_HORIZONS_YEARS, ModelRisk, PatientSummary
+
+__all__ = ["render_pdf", "MODEL_COLOURS"]
+
+# One colour per survival model, in the order RiskResult.models lists them (app and PDF alike).
+MODEL_COLOURS: tuple[str, ...] = ("#2563a8", "#c2571a", "#5b8c3a")
+_GREY = (110, 110, 110)
+_LIGHT = (236, 238, 241)
+_INK = (30, 30, 30)
+_ACCENT = (37, 99, 168)
+_WARN = (192, 87, 26)
+_PAGE_W, _MARGIN = 210.0, 15.0
+_CONTENT_W = _PAGE_W - 2 * _MARGIN
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    h = hex_colour.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+class _Doc(FPDF):
+    def __init__(self, lang: str, pseudonym: str) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.ui_lang = lang
+        self.pseudonym = pseudonym
+        fonts = find_fonts(lang)
+        self.add_font("body", "", str(fonts.regular.path), collection_font_number=fonts.regular.collection_index)
+        self.add_font("body", "B", str(fonts.bold.path), collection_font_number=fonts.bold.collection_index)
+        self.set_margins(_MARGIN, _MARGIN, _MARGIN)
+        self.set_auto_page_break(True, margin=18)
+        # Metadata says what the file is, never whom it is about.
+        self.set_title(t("report.pdf_title", lang))
+        self.set_creator("KneeAI")
+        self.set_producer("KneeAI")
+        self.set_lang("zh-CN" if lang == "zh" else "en")
+
+    def tr(self, key: str, **params: Any) -> str:
+        return t(key, self.ui_lang, **params)
+
+    def footer(self) -> None:
+        self.set_y(-13)
+        self.set_font("body", "", 7)
+        self.set_text_color(*_GREY)
+        self.cell(_CONTENT_W / 2, 5, f"KneeAI · {self.pseudonym}")
+        self.cell(_CONTENT_W / 2, 5, self.tr("report.page", n=self.page_no(), total="{nb}"), align="R")
+
+    # --- building blocks -------------------------------------------------------------------
+    def heading(self, text: str) -> None:
+        if self.get_y() > 297 - 45:
+            self.add_page()
+        self.ln(3)
+        self.set_font("body", "B", 11.5)
+        self.set_text_color(*_ACCENT)
+        self.cell(_CONTENT_W, 7, text, new_x="LMARGIN", new_y="NEXT")
+        self.set_draw_color(*_ACCENT)
+        self.set_line_width(0.3)
+        self.line(_MARGIN, self.get_y(), _MARGIN + _CONTENT_W, self.get_y())
+        self.ln(2)
+        self.set_text_color(*_INK)
+
+    def para(self, text: str, size: float = 9, w: float = _CONTENT_W, x: float | None = None, bold: bool = False,
+             colour: tuple[int, int, int] = _INK, h: float | None = None) -> None:
+        self.set_font("body", "B" if bold else "", size)
+        self.set_text_color(*colour)
+        if x is not None:
+            self.set_x(x)
+        self.multi_cell(w, h or size * 0.48, text, new_x="LEFT" if x is not None else "LMARGIN", new_y="NEXT")
+        self.set_text_color(*_INK)
+
+    def table(self, rows: list[tuple[str, str]], x: float, w_key: float, w_val: float, size: float = 8.5) -> None:
+        for i, (k, v) in enumerate(rows):
+            self.set_x(x)
+            self.set_fill_color(*(_LIGHT if i % 2 == 0 else (255, 255, 255)))
+            self.set_font("body", "", size)
+            self.set_text_color(*_GREY)
+            self.cell(w_key, 5.6, k, fill=True)
+            self.set_text_color(*_INK)
+            self.cell(w_val, 5.6, v, fill=True, new_x="LMARGIN", new_y="NEXT")
+
+
+def _header(pdf: _Doc, s: PatientSummary) -> None:
+    pdf.set_font("body", "B", 17)
+    pdf.set_text_color(*_INK)
+    pdf.cell(_CONTENT_W - 30, 9, pdf.tr("report.title"))
+    pdf.set_font("body", "B", 12)
+    pdf.set_text_color(*_ACCENT)
+    pdf.cell(30, 9, "KneeAI", align="R", new_x="LMARGIN", new_y="NEXT")
+    lat = {"L": "grade.lat_left", "R": "grade.lat_right"}.get(s.laterality or "", "grade.lat_unknown")
+    facts = [(pdf.tr("report.pseudonym"), s.pseudonym), (pdf.tr("report.visit_date"), s.visit_date),
+             (pdf.tr("report.knee"), pdf.tr(lat)), (pdf.tr("report.generated"), date.today().isoformat())]
+    pdf.ln(1)
+    w = _CONTENT_W / len(facts)
+    for label, _ in facts:
+        pdf.set_font("body", "", 7.5)
+        pdf.set_text_color(*_GREY)
+        pdf.cell(w, 4, label)
+    pdf.ln(4)
+    for _, value in facts:
+        pdf.set_font("body", "B", 10.5)
+        pdf.set_text_color(*_INK)
+        pdf.cell(w, 6, value)
+    pdf.ln(8)
+    # The intended-use statement, boxed so it cannot be missed.
+    pdf.set_fill_color(253, 243, 231)
+    pdf.set_draw_color(*_WARN)
+    pdf.set_font("body", "", 8)
+    pdf.set_text_color(*_INK)
+    pdf.multi_cell(_CONTENT_W, 4.2, pdf.tr("app.intended_use"),
+                   border=1, fill=True, padding=2, new_x="LMARGIN", new_y="NEXT")
+    if s.grade is not None and s.grade.model.placeholder:
+        pdf.ln(1)
+        pdf.para(pdf.tr("warn.placeholder_model"), 8.5, bold=True, colour=_WARN)
+
+
+def _bar_chart(pdf: _Doc, s: PatientSummary, x: float, y: float, w: float) -> float:
+    """KL probabilities as horizontal bars; returns the y below the chart."""
+    assert s.grade is not None
+    label_w, pct_w, bar_h, gap = 17.0, 12.0, 4.6, 2.0
+    track_w = w - label_w - pct_w
+    pdf.set_xy(x, y)
+    pdf.set_font("body", "", 8)
+    pdf.set_text_color(*_GREY)
+    pdf.cell(w, 5, pdf.tr("grade.probabilities"))
+    y += 6.5
+    for k, p in enumerate(s.grade.probabilities):
+        top = y + k * (bar_h + gap)
+        chosen = k == s.grade.kl_grade
+        pdf.set_xy(x, top)
+        pdf.set_font("body", "B" if chosen else "", 8.5)
+        pdf.set_text_color(*_INK)
+        pdf.cell(label_w, bar_h, pdf.tr("grade.kl_label", grade=k))
+        pdf.set_fill_color(*_LIGHT)
+        pdf.rect(x + label_w, top, track_w, bar_h, style="F")
+        pdf.set_fill_color(*_rgb(GRADE_COLOURS[k]))
+        if p > 0:
+            pdf.rect(x + label_w, top, max(0.4, track_w * p), bar_h, style="F")
+        pdf.set_xy(x + label_w + track_w + 1, top)
+        pdf.cell(pct_w - 1, bar_h, f"{100 * p:.0f}%", align="R")
+    return y + 5 * (bar_h + gap)
+
+
+def _grade_section(pdf: _Doc, s: PatientSummary) -> None:
+    pdf.heading(pdf.tr("report.grade_heading"))
+    top = pdf.get_y()
+    img_w = 60.0
+    if s.crop_pixels is not None:
+        heat = s.explanation.heatmap if s.explanation is not None else None
+        rgb = overlay_rgb(s.crop_pixels, heat if heat is not None and heat.shape == np.shape(s.crop_pixels) else None)
+        pdf.image(Image.fromarray(rgb), x=_MARGIN, y=top, w=img_w, h=img_w * rgb.shape[0] / rgb.shape[1])
+        pdf.set_xy(_MARGIN, top + img_w * rgb.shape[0] / rgb.shape[1] + 1)
+        pdf.para(pdf.tr("report.image_heatmap" if heat is not None else "report.image_plain"), 7, w=img_w, x=_MARGIN, colour=_GREY)
+    below_image = pdf.get_y()
+    x = _MARGIN + img_w + 7 if s.crop_pixels is not None else _MARGIN
+    w = _PAGE_W - _MARGIN - x
+    pdf.set_xy(x, top)
+    if s.grade is None:
+        pdf.para(pdf.tr("report.no_grade"), 10, w=w, x=x)
+        pdf.set_y(max(pdf.get_y(), below_image))
+        return
+    g = final_grade(s)
+    pdf.para(pdf.tr("report.grade_in_force", grade=g, name=grade_name(g, pdf.ui_lang)), 14, w=w, x=x, bold=True, h=7)
+    if s.override_grade is not None:
+        pdf.para(pdf.tr("report.by_clinician"), 8.5, w=w, x=x, bold=True, colour=_WARN)
+    pdf.ln(1)
+    pdf.para(pdf.tr(f"kl.{g}.plain"), 9, w=w, x=x)
+    pdf.ln(1.5)
+    pdf.para(pdf.tr("report.model_said") + " " + grade_sentence(s.grade, pdf.ui_lang), 8.5, w=w, x=x)
+    pdf.para(pdf.tr("report.label_value", label=pdf.tr("grade.uncertainty"), value=pdf.tr("uncertainty." + uncertainty_level(s.grade))), 8.5, w=w, x=x, colour=_GREY)
+    if s.grade.outside_validated_use:
+        pdf.para(pdf.tr("grade.outside_validated_use"), 8, w=w, x=x, colour=_WARN, bold=True)
+    end = _bar_chart(pdf, s, x, pdf.get_y() + 2, w)
+    pdf.set_y(max(end, below_image) + 1)
+    if s.override_grade is not None:
+        pdf.ln(1)
+        pdf.set_draw_color(*_WARN)
+        pdf.set_fill_color(253, 243, 231)
+        pdf.set_font("body", "", 9)
+        text = pdf.tr("report.override_text", grade=s.override_grade, name=grade_name(s.override_grade, pdf.ui_lang),
+                      reason=s.override_reason or "", model_grade=s.grade.kl_grade)
+        pdf.set_font("body", "B", 9)
+        pdf.multi_cell(_CONTENT_W, 5, pdf.tr("report.override_heading"), border="LTR", fill=True, padding=(1.5, 2, 0, 2),
+                       new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("body", "", 9)
+        pdf.multi_cell(_CONTENT_W, 4.6, text, border="LBR", fill=True, padding=(0, 2, 1.5, 2), new_x="LMARGIN", new_y="NEXT")
+
+
+def _curve_chart(pdf: _Doc, models: tuple[ModelRisk, ...], x: float, y: float, w: float, h: float) -> None:
+    """Cumulative TKR risk 1 - S(t) of each model with its 95% band."""
+    left_pad, bottom_pad = 11.0, 9.0
+    px, py, pw, ph = x + left_pad, y + 2, w - left_pad - 2, h - bottom_pad - 2
+    t_max = max(max(m.times) for m in models if m.times) or 1.0
+    top_risk = max(max(1 - s for s in m.survival_low) for m in models if m.survival_low)
+    y_max = min(100.0, max(10.0, math.ceil(100 * top_risk / 10) * 10))
+
+    def at(t: float, r: float) -> tuple[float, float]:
+        return px + pw * t / t_max, py + ph * (1 - 100 * r / y_max)
+
+    pdf.set_font("body", "", 7)
+    pdf.set_text_color(*_GREY)
+    pdf.set_draw_color(215, 218, 222)
+    pdf.set_line_width(0.15)
+    step = 10 if y_max <= 50 else 20
+    for v in range(0, int(y_max) + 1, step):
+        yy = py + ph * (1 - v / y_max)
+        pdf.line(px, yy, px + pw, yy)
+        pdf.set_xy(x, yy - 2)
+        pdf.cell(left_pad - 1.5, 4, f"{v}%", align="R")
+    for yr in range(0, int(t_max) + 1):
+        xx = px + pw * yr / t_max
+        pdf.set_xy(xx - 4, py + ph + 0.8)
+        pdf.cell(8, 3.5, str(yr), align="C")
+    pdf.set_xy(px, py + ph + 4.2)
+    pdf.cell(pw, 3.5, pdf.tr("report.years_axis"), align="C")
+    pdf.set_dash_pattern(dash=0.6, gap=0.8)
+    for hz in RISK_HORIZONS_YEARS:
+        if hz <= t_max:
+            pdf.line(px + pw * hz / t_max, py, px + pw * hz / t_max, py + ph)
+    pdf.set_dash_pattern()
+    for i, m in enumerate(models):
+        colour = _rgb(MODEL_COLOURS[i % len(MODEL_COLOURS)])
+        upper = [at(t, 1 - s) for t, s in zip(m.times, m.survival_low)]
+        lower = [at(t, 1 - s) for t, s in zip(m.times, m.survival_high)]
+        with pdf.local_context(fill_opacity=0.14):
+            pdf.set_fill_color(*colour)
+            pdf.polygon(upper + lower[::-1], style="F")
+        pdf.set_draw_color(*colour)
+        pdf.set_line_width(0.55)
+        pdf.polyline([at(t, 1 - s) for t, s in zip(m.times, m.survival)])
+    pdf.set_draw_color(150, 150, 150)
+    pdf.set_line_width(0.25)
+    pdf.rect(px, py, pw, ph)
+    pdf.set_text_color(*_INK)
+
+
+def _risk_section(pdf: _Doc, s: PatientSummary) -> None:
+    pdf.heading(pdf.tr("report.risk_heading"))
+    risk = s.risk
+    if risk is None or not risk.models:
+        pdf.para(pdf.tr("report.no_risk"), 9)
+        return
+    if pdf.get_y() > 297 - 18 - 75:
+        pdf.add_page()
+    top = pdf.get_y()
+    chart_w, chart_h = 100.0, 56.0
+    _curve_chart(pdf, risk.models, _MARGIN, top, chart_w, chart_h)
+    # Legend and the table of risks at each horizon, right of the chart.
+    x = _MARGIN + chart_w + 5
+    w = _PAGE_W - _MARGIN - x
+    pdf.set_xy(x, top)
+    for i, m in enumerate(risk.models):
+        pdf.set_fill_color(*_rgb(MODEL_COLOURS[i % len(MODEL_COLOURS)]))
+        pdf.rect(x, pdf.get_y() + 1.6, 5, 1.6, style="F")
+        pdf.set_x(x + 7)
+        label = m.model_name + (" · " + pdf.tr("report.simulated_tag") if m.simulated else "")
+        pdf.para(label, 8.5, w=w - 7, x=x + 7, bold=True)
+    pdf.ln(2)
+    col_w = (w - 18) / max(1, len(risk.models))
+    pdf.set_x(x)
+    pdf.set_font("body", "", 7.5)
+    pdf.set_text_color(*_GREY)
+    pdf.cell(18, 5, pdf.tr("report.horizon_col"))
+    for i, m in enumerate(risk.models):
+        pdf.set_text_color(*_rgb(MODEL_COLOURS[i % len(MODEL_COLOURS)]))
+        pdf.cell(col_w, 5, m.model_name[:14], align="R")
+    pdf.ln(5)
+    for j, hz in enumerate(RISK_HORIZONS_YEARS):
+        pdf.set_x(x)
+        pdf.set_fill_color(*(_LIGHT if j % 2 == 0 else (255, 255, 255)))
+        pdf.set_font("body", "", 8.5)
+        pdf.set_text_color(*_INK)
+        pdf.cell(18, 6, pdf.tr("report.horizon", years=f"{hz:g}"), fill=True)
+        for m in risk.models:
+            point, low, high = m.risk_at.get(hz, (float("nan"),) * 3)
+            pdf.set_font("body", "B", 9)
+            text = "—" if not math.isfinite(point) else f"{100 * point:.0f}%"
+            pdf.cell(col_w * 0.42, 6, text, align="R", fill=True)
+            pdf.set_font("body", "", 7)
+            band = "" if not math.isfinite(low) else f"({100 * low:.0f}–{100 * high:.0f})"
+            pdf.cell(col_w * 0.58, 6, band, align="R", fill=True)
+        pdf.ln(6)
+    pdf.set_x(x)
+    pdf.para(pdf.tr("report.risk_caption"), 7, w=w, x=x, colour=_GREY)
+    pdf.set_y(max(pdf.get_y(), top + chart_h) + 1)
+    if risk.simulated:
+        pdf.para(pdf.tr("report.simulated_notice"), 8.5, bold=True, colour=_WARN)
+    if s.override_grade is not None and risk.inputs.kl_grade == s.override_grade:
+        pdf.para(pdf.tr("report.risk_uses_override", grade=s.override_grade), 8.5, colour=_WARN)
+
+
+def _clinical_and_models(pdf: _Doc, s: PatientSummary) -> None:
+    # Two columns side by side cannot break across a page: start a new one when they would not fit.
+    n_rows = max(5, 2 + 2 * (len(s.risk.models) if s.risk is not None else 0) + 1)
+    needed = 14 + 6 + n_rows * 5.6 + (12 + 5.6 * len(s.identifiers) if s.identifiers else 0)
+    if pdf.get_y() + needed > 297 - 18:
+        pdf.add_page()
+    pdf.heading(pdf.tr("report.details_heading"))
+    top = pdf.get_y()
+    half = _CONTENT_W / 2 - 3
+    rows: list[tuple[str, str]] = []
+    if s.risk is not None:
+        r = s.risk.inputs
+        rows = [(pdf.tr("report.age"), f"{r.age:g}"), (pdf.tr("report.sex"), pdf.tr(f"report.sex_{r.sex}")),
+                (pdf.tr("report.bmi"), f"{r.bmi:.1f} kg/m²"), (pdf.tr("report.womac_pain"), f"{r.womac_pain:g} / 20"),
+                (pdf.tr("report.kl_input"), pdf.tr("report.kl_input_override", grade=r.kl_grade) if r.kl_probabilities is None
+                 else pdf.tr("report.kl_input_mixed"))]
+    pdf.set_xy(_MARGIN, top)
+    pdf.para(pdf.tr("report.clinical_heading"), 9, bold=True, w=half, x=_MARGIN)
+    if rows:
+        pdf.table(rows, _MARGIN, 30, half - 30)
+    else:
+        pdf.para(pdf.tr("report.no_clinical"), 8.5, w=half, x=_MARGIN, colour=_GREY)
+    left_end = pdf.get_y()
+    x = _MARGIN + half + 6
+    pdf.set_xy(x, top)
+    pdf.para(pdf.tr("report.models_heading"), 9, bold=True, w=half, x=x)
+    models: list[tuple[str, str]] = []
+    if s.grade is not None:
+        tag = " · " + pdf.tr("report.placeholder_tag") if s.grade.model.placeholder else ""
+        models.append((pdf.tr("report.grader"), f"{s.grade.model.model_id}{tag}"))
+        models.append(("  sha256", (s.grade.model.sha256 or "—")[:16]))
+    for m in s.risk.models if s.risk is not None else ():
+        tag = " · " + pdf.tr("report.simulated_tag") if m.simulated else ""
+        models.append((m.model_name, f"{m.model_id}{tag}"))
+        models.append(("  sha256", (m.sha256 or "—")[:16]))
+    if s.explanation is not None and s.explanation.method != "stored":
+        models.append((pdf.tr("report.heatmap_method"), s.explanation.method))
+    pdf.table(models, x, 30, half - 30, size=8)
+    pdf.set_y(max(left_end, pdf.get_y()) + 1)
+    if s.identifiers:
+        pdf.heading(pdf.tr("report.identifiers_heading"))
+        pdf.table(sorted(s.identifiers.items()), _MARGIN, 45, _CONTENT_W - 45)
+
+
+def render_pdf(summary: PatientSummary, *, compress: bool = True) -> bytes:
+    """The summary as PDF bytes, in ``summary.language``.
+
+    Raises :class:`~kneeai.errors.FontMissing` when Chinese is asked for and no CJK font is installed.
+    ``compress=False`` leaves the streams readable (tests look inside).
+    """
+    pdf = _Doc(summary.language, summary.pseudonym)
+    pdf.set_compression(compress)
+    pdf.alias_nb_pages("{nb}")
+    pdf.add_page()
+    _header(pdf, summary)
+    _grade_section(pdf, summary)
+    _risk_section(pdf, summary)
+    _clinical_and_models(pdf, summary)
+    return bytes(pdf.output())

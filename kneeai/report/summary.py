@@ -1,0 +1,175 @@
+"""Build the :class:`~kneeai.schemas.PatientSummary` that every export carries.
+
+From pieces (:func:`build_summary`), from a saved visit (:func:`summary_from_visit`), or from a
+radiograph by running the stages (:func:`summarize_radiograph`: grade, explain, risk).
+
+A clinician's override is the grade in force: it replaces the model's KL grade as the TKR
+models' input (:func:`risk_with_override`), and every export marks it as an override while
+keeping the model's grade beside it. Identifiers enter a summary only with ``include_identifiers``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from kneeai.config import SETTINGS
+from kneeai.errors import InvalidClinicalInput
+from kneeai.schemas import Explanation, GradeResult, KneeCrop, PatientSummary, Radiograph, RiskInput, RiskResult
+
+__all__ = [
+    "build_summary",
+    "summary_from_visit",
+    "summarize_radiograph",
+    "final_grade",
+    "grade_source",
+    "risk_input",
+    "risk_with_override",
+    "CLINICAL_FIELDS",
+]
+
+CLINICAL_FIELDS: tuple[str, ...] = ("age", "sex", "bmi", "womac_pain")
+
+
+def final_grade(summary: PatientSummary) -> int | None:
+    """The grade in force: the override where there is one, else the model's."""
+    if summary.override_grade is not None:
+        return summary.override_grade
+    return summary.grade.kl_grade if summary.grade else None
+
+
+def grade_source(summary: PatientSummary) -> str:
+    """"override" or "model"."""
+    return "override" if summary.override_grade is not None else "model"
+
+
+def build_summary(
+    *,
+    pseudonym: str,
+    visit_date: date | str | None = None,
+    laterality: str | None = None,
+    grade: GradeResult | None = None,
+    explanation: Explanation | None = None,
+    risk: RiskResult | None = None,
+    crop_pixels: np.ndarray | None = None,
+    override: tuple[int, str] | None = None,
+    identifiers: dict[str, str] | None = None,
+    include_identifiers: bool = False,
+    lang: str = "en",
+) -> PatientSummary:
+    """Assemble a summary. ``identifiers`` are dropped unless ``include_identifiers`` is set."""
+    when = visit_date or date.today()
+    return PatientSummary(
+        pseudonym=pseudonym,
+        visit_date=when.isoformat() if isinstance(when, date) else str(when),
+        laterality=laterality,  # type: ignore[arg-type]
+        grade=grade,
+        override_grade=int(override[0]) if override else None,
+        override_reason=str(override[1]) if override else None,
+        explanation=explanation,
+        risk=risk,
+        crop_pixels=crop_pixels,
+        identifiers=dict(identifiers or {}) if include_identifiers else {},
+        language=lang,
+    )
+
+
+def summary_from_visit(visit: Any, *, include_identifiers: bool = False, lang: str = "en") -> PatientSummary:
+    """A stored :class:`~kneeai.store.registry.VisitRecord` as a summary (heatmap included when stored)."""
+    identifiers: dict[str, str] = {}
+    if include_identifiers:
+        from kneeai.store.registry import patient_identifiers
+
+        identifiers = patient_identifiers(visit.patient_id)
+    heat = visit.heatmap()
+    explanation = Explanation(heat, "stored", visit.grade.kl_grade, ()) if heat is not None else None
+    override = (visit.override.kl_grade, visit.override.reason) if visit.override else None
+    return build_summary(pseudonym=visit.pseudonym, visit_date=visit.visit_date, laterality=visit.laterality, grade=visit.grade,
+                         explanation=explanation, risk=visit.risk, crop_pixels=visit.crop_pixels(), override=override,
+                         identifiers=identifiers, include_identifiers=include_identifiers, lang=lang)
+
+
+def _number(name: str, value: Any) -> float:
+    rng = SETTINGS.clinical[name]
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise InvalidClinicalInput(field=name, value=value, low=rng.low, high=rng.high, unit=rng.unit) from None
+    if not math.isfinite(x) or not rng.low <= x <= rng.high:
+        raise InvalidClinicalInput(field=name, value=value, low=rng.low, high=rng.high, unit=rng.unit)
+    return x
+
+
+def risk_input(clinical: dict[str, Any], grade: GradeResult, override: tuple[int, str] | None = None) -> RiskInput:
+    """Clinical inputs plus the grade in force. The model's probabilities are mixed in only when
+    no clinician grade overrides them (an override is a definite grade)."""
+    sex = str(clinical.get("sex", "")).upper()[:1]
+    if sex not in ("F", "M"):
+        raise InvalidClinicalInput("error.invalid_sex", value=clinical.get("sex"))
+    return RiskInput(
+        age=_number("age", clinical.get("age")),
+        sex=sex,  # type: ignore[arg-type]
+        bmi=_number("bmi", clinical.get("bmi")),
+        womac_pain=_number("womac_pain", clinical.get("womac_pain")),
+        kl_grade=int(override[0]) if override else grade.kl_grade,
+        kl_probabilities=None if override else tuple(grade.probabilities),
+    )
+
+
+def _predict_risk(inputs: RiskInput) -> RiskResult | None:
+    try:
+        from kneeai.survival.risk import predict_risk
+    except ImportError:  # the survival models are not installed in this build
+        return None
+    return predict_risk(inputs)
+
+
+def risk_with_override(risk: RiskResult | None, override: tuple[int, str] | None) -> RiskResult | None:
+    """``risk`` recomputed with the override's grade as input, when it was computed otherwise."""
+    if risk is None or override is None:
+        return risk
+    if risk.inputs.kl_grade == int(override[0]) and risk.inputs.kl_probabilities is None:
+        return risk
+    return _predict_risk(dataclasses.replace(risk.inputs, kl_grade=int(override[0]), kl_probabilities=None)) or risk
+
+
+def _explain(crop: KneeCrop, grade: GradeResult, method: str) -> Explanation | None:
+    try:
+        from kneeai.explain import explain
+    except ImportError:
+        return None
+    return explain(crop, grade, method=method)
+
+
+def summarize_radiograph(
+    radiograph: Radiograph,
+    clinical: dict[str, Any] | None = None,
+    *,
+    pseudonym: str,
+    visit_date: date | str | None = None,
+    override: tuple[int, str] | None = None,
+    include_identifiers: bool = False,
+    lang: str = "en",
+    explain_method: str | None = "gradcam",
+) -> PatientSummary:
+    """Run the stages on one radiograph (one knee) and summarise.
+
+    Raises :class:`~kneeai.errors.NotAKnee` when the gate refuses the image, and
+    :class:`~kneeai.errors.InvalidClinicalInput` for clinical values outside the accepted ranges.
+    """
+    from kneeai.grading import grade as grade_knee
+    from kneeai.grading.predict import as_crop
+
+    crop = as_crop(radiograph)
+    inputs = None
+    result = grade_knee(crop)
+    if clinical and any(clinical.get(k) not in (None, "") for k in CLINICAL_FIELDS):
+        inputs = risk_input(clinical, result, override)
+    explanation = _explain(crop, result, explain_method) if explain_method else None
+    risk = _predict_risk(inputs) if inputs is not None else None
+    return build_summary(pseudonym=pseudonym, visit_date=visit_date, laterality=crop.laterality or radiograph.laterality,
+                         grade=result, explanation=explanation, risk=risk, crop_pixels=crop.pixels, override=override,
+                         identifiers=radiograph.identifiers, include_identifiers=include_identifiers, lang=lang)
