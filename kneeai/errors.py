@@ -60,7 +60,18 @@ class UnsupportedPhotometric(KneeAIError):
 
 
 class NotAKnee(KneeAIError):
+    """The gate refused the image. ``detail_key`` (a "gate.reason.*" key) is translated into
+    the message's language, so a Chinese message does not carry an English reason."""
+
     key = "error.not_a_knee"
+
+    def message(self, lang: str = "en") -> str:
+        from kneeai.i18n import t
+
+        params = dict(self.params)
+        if params.get("detail_key"):
+            params["detail"] = t(params["detail_key"], lang)
+        return t(self.key, lang, **params)
 
 
 class InvalidClinicalInput(KneeAIError):

@@ -46,6 +46,9 @@ class Radiograph:
     identifiers : identifying tags (PatientName, PatientID, ...) kept apart, shown or exported
         only when the user asks.
     warnings : i18n message keys for things the user should know (first frame of many, ...).
+    colourfulness : Hasler-Süsstrunk colourfulness of the decoded image before it was turned grey
+        (``kneeai.imaging.appearance.colourfulness``); 0 for a grey film. The gate rejects
+        colour photographs with it.
     """
 
     pixels: np.ndarray
@@ -56,6 +59,7 @@ class Radiograph:
     identifiers: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     sha256: str = ""
+    colourfulness: float = 0.0
 
     @property
     def shape(self) -> tuple[int, int]:

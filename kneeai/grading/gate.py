@@ -1,0 +1,483 @@
+"""The out-of-distribution gate: is this a knee AP/PA radiograph the grader may grade?
+
+Two layers, cheapest first:
+
+1. Image statistics (:mod:`kneeai.imaging.appearance`), with thresholds set well outside the
+   range of the training knees (measured on 1426 train and val knees, see the constants below):
+   a colour photograph, a blank frame, noise, a screenshot or drawing, a metal implant at the
+   joint (a knee prosthesis: flagged, since KL grading does not apply to a replaced knee).
+2. A learned density of the grader's own penultimate features (1280 averaged activations of the
+   last convolution): a Gaussian per KL grade with a shared covariance (Lee et al. 2018), the
+   covariance modelled as probabilistic PCA (``n_components`` directions plus isotropic
+   residual variance) so it is well conditioned with 1280 features. The score is the squared
+   Mahalanobis distance to the nearest grade; its threshold is the 99.5th percentile over
+   training knees held out from the fit (patients split), so about 0.5% of in-distribution knees
+   fall outside. Chest and hand films, photographs and anything else the grader has never seen
+   land far from every grade.
+
+The density is fitted for one grader: the gate file ``weights/ood_gate.npz`` records the
+grader's model id and sha256, and a gate that does not match the loaded grader is ignored with a
+logged warning (the statistics still run). Refit after shipping new grader weights::
+
+    python -m kneeai.grading.gate fit --data ../shared/data/knee-kl --out weights/ood_gate.npz
+    python -m kneeai.grading.gate evaluate --data ../shared/data/knee-kl --out docs/ood_eval.json
+
+``GateResult.score`` is the largest of all checks' values divided by their thresholds, so a
+score above 1 is exactly a rejection; ``reason`` is the i18n key of the first failing check.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kneeai.config import SETTINGS
+from kneeai.imaging import appearance
+from kneeai.schemas import GateResult, KneeCrop, Radiograph
+
+__all__ = [
+    "GATE_FILE",
+    "REASONS",
+    "FeatureDensity",
+    "check",
+    "check_radiograph",
+    "image_checks",
+    "load_gate",
+    "features",
+    "fit_density",
+    "main",
+]
+
+log = logging.getLogger(__name__)
+
+GATE_FILE = "ood_gate.npz"
+
+# Thresholds. Knee ranges over 1426 train + val crops: dynamic range >= 0.37, neighbour
+# correlation >= 0.90, flat fraction <= 0.13, metal share of the joint band <= 0.016.
+MAX_COLOURFULNESS = 15.0  # Hasler-Süsstrunk "slightly colourful"; grey films are ~0-5
+MIN_SIDE_PX = 112  # half the model input; smaller films are upsampled past what grading supports
+MIN_DYNAMIC_RANGE = 0.05
+NOISE_CORRELATION = 0.35  # below this, pixel-to-pixel noise dominates (text is 0.42-0.62)
+WEAK_CORRELATION = 0.75  # below this, a non-flat image is still mostly noise
+MAX_FLAT_FRACTION = 0.30
+MAX_METAL_SHARE = 0.10
+# The joint band searched for metal, as fractions of the crop height around the joint line.
+METAL_BAND = (0.20, 0.15)
+HOLDOUT_QUANTILE = 0.995
+
+# Every reason key the gate may give, in the order the checks run.
+REASONS: tuple[str, ...] = (
+    "gate.reason.photo",
+    "gate.reason.too_small",
+    "gate.reason.blank",
+    "gate.reason.noise",
+    "gate.reason.screenshot",
+    "gate.reason.prosthesis",
+    "gate.reason.not_knee",
+    "gate.reason.unknown",
+)
+
+
+def _verdict(ratios: list[tuple[str, float]]) -> GateResult:
+    """Accept when every ratio is <= 1; the reason is the first check over its limit."""
+    failing = [key for key, r in ratios if r > 1.0]
+    score = max((r for _, r in ratios), default=0.0)
+    if not failing:
+        return GateResult(accepted=True, score=float(score))
+    # A white screenshot background also looks like "metal": only a film that passed the
+    # earlier checks is called a prosthesis.
+    return GateResult(accepted=False, score=float(score), reason=failing[0],
+                      prosthesis=failing[0] == "gate.reason.prosthesis")
+
+
+def check_radiograph(rad: Radiograph) -> GateResult:
+    """Checks on the whole film before cropping: colour, size, blank."""
+    ratios = [
+        ("gate.reason.photo", rad.colourfulness / MAX_COLOURFULNESS),
+        ("gate.reason.too_small", MIN_SIDE_PX / max(min(rad.shape), 1)),
+        ("gate.reason.blank", MIN_DYNAMIC_RANGE / max(appearance.dynamic_range(rad.pixels), 1e-9)),
+    ]
+    return _verdict(ratios)
+
+
+def _metal_share(pixels: np.ndarray) -> float:
+    """Share of the joint band covered by near-white, textureless regions."""
+    from kneeai.explain.regions import find_joint_row
+
+    h = pixels.shape[0]
+    j = find_joint_row(pixels)
+    band = appearance.bright_plateau(pixels)[max(0, j - int(METAL_BAND[0] * h)) : j + int(METAL_BAND[1] * h)]
+    return float(band.mean()) if band.size else 0.0
+
+
+def image_checks(pixels: np.ndarray) -> list[tuple[str, float]]:
+    """(reason key, value / threshold) for each image-statistics check of a crop, in order."""
+    x = np.asarray(pixels, np.float32)
+    dr = appearance.dynamic_range(x)
+    if dr < MIN_DYNAMIC_RANGE:  # nothing else is meaningful on a blank image
+        return [("gate.reason.blank", MIN_DYNAMIC_RANGE / max(dr, 1e-9))]
+    corr = appearance.neighbour_correlation(x)
+    flat = appearance.flat_fraction(x)
+    noise = (1 - corr) / (1 - NOISE_CORRELATION)
+    if flat <= MAX_FLAT_FRACTION:
+        noise = max(noise, (1 - corr) / (1 - WEAK_CORRELATION))
+    return [
+        ("gate.reason.blank", MIN_DYNAMIC_RANGE / dr),
+        ("gate.reason.noise", noise),
+        ("gate.reason.screenshot", flat / MAX_FLAT_FRACTION),
+        ("gate.reason.prosthesis", _metal_share(x) / MAX_METAL_SHARE),
+    ]
+
+
+@dataclass(frozen=True)
+class FeatureDensity:
+    """Class-conditional Gaussians with a shared probabilistic-PCA covariance.
+
+    means : ndarray, shape = (n_classes, n_features)
+    components : ndarray, shape = (n_components, n_features), orthonormal rows
+    variances : ndarray, shape = (n_components,), variance along each component
+    residual_variance : variance of every direction outside the components
+    threshold : squared distance above which an input is out of distribution
+    """
+
+    means: np.ndarray
+    components: np.ndarray
+    variances: np.ndarray
+    residual_variance: float
+    threshold: float
+    grader_model_id: str = ""
+    grader_sha256: str = ""
+
+    def distance2(self, feats: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distance to the nearest class, shape = (n,)."""
+        f = np.atleast_2d(np.asarray(feats, np.float64))
+        diff = f[:, None, :] - self.means[None, :, :]  # (n, classes, features)
+        proj = diff @ self.components.T  # (n, classes, k)
+        inside = (proj**2 / self.variances).sum(-1)
+        residual = np.maximum((diff**2).sum(-1) - (proj**2).sum(-1), 0.0) / self.residual_variance
+        return (inside + residual).min(1)
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(
+            path, means=self.means.astype(np.float32), components=self.components.astype(np.float32),
+            variances=self.variances, residual_variance=np.float64(self.residual_variance),
+            threshold=np.float64(self.threshold), grader_model_id=np.str_(self.grader_model_id),
+            grader_sha256=np.str_(self.grader_sha256),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> "FeatureDensity":
+        with np.load(path, allow_pickle=False) as z:
+            return cls(
+                means=z["means"].astype(np.float64), components=z["components"].astype(np.float64),
+                variances=z["variances"].astype(np.float64), residual_variance=float(z["residual_variance"]),
+                threshold=float(z["threshold"]), grader_model_id=str(z["grader_model_id"]),
+                grader_sha256=str(z["grader_sha256"]),
+            )
+
+
+def fit_density(feats: np.ndarray, labels: np.ndarray, n_components: int = 64) -> FeatureDensity:
+    """Fit class means and the shared PPCA covariance of the within-class residuals.
+
+    feats : ndarray, shape = (n, n_features); labels : ndarray, shape = (n,), ints.
+    The returned density has ``threshold = inf``; set it from held-out data.
+    """
+    f = np.asarray(feats, np.float64)
+    y = np.asarray(labels)
+    classes = np.unique(y)
+    means = np.stack([f[y == c].mean(0) for c in classes])
+    resid = f - means[np.searchsorted(classes, y)]
+    n, d = resid.shape
+    k = int(min(n_components, max(1, n // 4), d - 1))
+    _, s, vt = np.linalg.svd(resid, full_matrices=False)
+    eig = s**2 / max(n - len(classes), 1)
+    # Probabilistic PCA (Tipping & Bishop 1999): the discarded directions share one variance,
+    # averaged over the directions the sample actually spans (fewer knees than features leave
+    # the rest at zero, which would make every new knee look infinitely far).
+    rank = int(min(n - len(classes), d))
+    rest = eig[k:rank]
+    residual_variance = float(rest.mean()) if rest.size else float(eig[min(k, len(eig)) - 1])
+    residual_variance = max(residual_variance, 1e-6 * float(eig[0]))
+    return FeatureDensity(means, vt[:k], np.maximum(eig[:k], residual_variance), residual_variance, float("inf"))
+
+
+def features(model, crops: list[np.ndarray], batch: int = 32) -> np.ndarray:
+    """The grader's penultimate features (spatially averaged last convolution), shape = (n, 1280)."""
+    import torch
+
+    from kneeai.grading.predict import to_tensor
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(crops), batch):
+            x = to_tensor(list(crops[i : i + batch]))
+            out.append(model.extract_features(x).mean((2, 3)).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+_GATES: dict[tuple[str, str, str], FeatureDensity | None] = {}
+
+
+def load_gate(grader, weights_dir: Path | None = None) -> FeatureDensity | None:
+    """The shipped density for ``grader``, or None (logged) when missing or fitted for another."""
+    from kneeai.errors import KneeAIError
+    from kneeai.manifest import verified_path
+
+    wdir = weights_dir or SETTINGS.weights_dir
+    key = (str(wdir), grader.info.model_id, grader.info.sha256)
+    if key in _GATES:
+        return _GATES[key]
+    gate = None
+    try:
+        path, _ = verified_path(GATE_FILE, wdir)
+        loaded = FeatureDensity.load(path)
+        if (loaded.grader_model_id, loaded.grader_sha256) == (grader.info.model_id, grader.info.sha256):
+            gate = loaded
+        else:
+            log.warning("%s was fitted for grader %s (%s), not the loaded %s (%s): checking image statistics only. "
+                        "Refit with `python -m kneeai.grading.gate fit`.", GATE_FILE, loaded.grader_model_id,
+                        loaded.grader_sha256[:12], grader.info.model_id, grader.info.sha256[:12])
+    except KneeAIError as exc:
+        log.warning("No usable %s (%s): checking image statistics only.", GATE_FILE, exc.key)
+    _GATES[key] = gate
+    return gate
+
+
+def check(crop: KneeCrop, grader=None, radiograph: Radiograph | None = None,
+          density: FeatureDensity | None = None) -> GateResult:
+    """Decide whether ``crop`` is a knee AP/PA radiograph the grader may grade.
+
+    grader : the loaded grader (default :func:`~kneeai.grading.weights.load_grader`); its
+        features feed the learned density.
+    radiograph : the film the crop came from, when known: its colour and size are checked too.
+    density : overrides the shipped gate file (tests, evaluation).
+    """
+    if radiograph is not None:
+        film = check_radiograph(radiograph)
+        if not film.accepted:
+            return film
+    ratios = image_checks(crop.pixels)
+    if any(r > 1.0 for _, r in ratios):
+        return _verdict(ratios)
+    if density is None:
+        from kneeai.grading.weights import load_grader
+
+        grader = grader or load_grader()
+        density = load_gate(grader)
+    elif grader is None:
+        from kneeai.grading.weights import load_grader
+
+        grader = load_grader()
+    if density is not None:
+        d2 = float(density.distance2(features(grader.model, [crop.pixels]))[0])
+        ratios.append(("gate.reason.not_knee", d2 / density.threshold))
+    return _verdict(ratios)
+
+
+# ---------------------------------------------------------------- command line: fit / evaluate
+
+
+def _split_files(root: Path, split: str, limit: int) -> list[tuple[Path, int]]:
+    from kneeai.grading.train import IMAGE_SUFFIXES
+
+    files = []
+    for grade in range(5):
+        fs = sorted(p for p in (root / split / str(grade)).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if limit:  # an even sample of each grade, so a small fit still sees every grade
+            fs = fs[:: max(1, len(fs) // max(limit // 5, 1))][: max(limit // 5, 1)]
+        files += [(p, grade) for p in fs]
+    return files
+
+
+def _read_grey(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"), np.float32) / 255.0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    import torch
+
+    from kneeai.grading.weights import load_grader
+    from kneeai.manifest import register
+
+    torch.set_num_threads(args.threads)
+    grader = load_grader()
+    files = _split_files(Path(args.data), "train", args.limit)
+    t0 = time.time()
+    feats = features(grader.model, [_read_grey(p) for p, _ in files])
+    labels = np.array([g for _, g in files])
+    # Hold out whole patients (both knees share a patient id) to set the threshold honestly.
+    patients = sorted({p.stem[:-1] for p, _ in files})
+    rng = np.random.default_rng(args.seed)
+    held = set(rng.choice(patients, size=max(1, int(len(patients) * args.holdout)), replace=False))
+    is_held = np.array([p.stem[:-1] in held for p, _ in files])
+    density = fit_density(feats[~is_held], labels[~is_held], args.components)
+    held_d2 = density.distance2(feats[is_held])
+    threshold = float(np.quantile(held_d2, HOLDOUT_QUANTILE))
+    density = FeatureDensity(density.means, density.components, density.variances, density.residual_variance,
+                             threshold, grader.info.model_id, grader.info.sha256)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    density.save(out)
+    meta = {
+        "kind": "ood_gate", "model_id": f"ood-gate-for-{grader.info.model_id}",
+        "grader_model_id": grader.info.model_id, "grader_sha256": grader.info.sha256,
+        "n_fit": int((~is_held).sum()), "n_holdout": int(is_held.sum()), "n_components": int(len(density.variances)),
+        "holdout_quantile": HOLDOUT_QUANTILE, "threshold": threshold,
+        "training_data": "Knee Osteoarthritis Severity Grading Dataset (Chen 2018), train split",
+    }
+    if out.resolve().parent == SETTINGS.weights_dir.resolve():
+        register(out.name, meta)
+    _GATES.clear()
+    print(json.dumps({**meta, "seconds": round(time.time() - t0, 1)}, indent=1))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from kneeai.grading import ood_set
+    from kneeai.grading.weights import load_grader
+
+    torch.set_num_threads(args.threads)
+    grader = load_grader()
+    density = load_gate(grader)
+    t0 = time.time()
+
+    def knee_crop(pixels: np.ndarray, name: str) -> KneeCrop:
+        lat = name[-1] if name[-1] in "LR" else None
+        return KneeCrop(pixels=pixels.astype(np.float32), laterality=lat, box=None)
+
+    def summarise(results: list[GateResult]) -> dict:
+        reasons: dict[str, int] = {}
+        for r in results:
+            if not r.accepted:
+                reasons[r.reason or "gate.reason.unknown"] = reasons.get(r.reason or "gate.reason.unknown", 0) + 1
+        n = len(results)
+        return {"n": n, "rejected": sum(not r.accepted for r in results),
+                "rejected_share": round(sum(not r.accepted for r in results) / max(n, 1), 4),
+                "prosthesis_flagged": sum(r.prosthesis for r in results), "reasons": reasons}
+
+    val = _split_files(Path(args.data), "val", args.limit)
+    val_pixels = [_read_grey(p) for p, _ in val]
+    val_results = [check(knee_crop(x, p.stem), grader, density=density) for x, (p, _) in zip(val_pixels, val)]
+    rejected_val = [p.name for (p, _), r in zip(val, val_results) if not r.accepted]
+
+    # Knees as another hospital might send them: looser crop, other exposure, slight rotation.
+    shifted: dict[str, list[GateResult]] = {}
+    subset = val_pixels[:: max(1, len(val_pixels) // args.shifted)][: args.shifted]
+    for name, fn in _SHIFTS.items():
+        shifted[name] = [check(knee_crop(fn(x), "x"), grader, density=density) for x in subset]
+
+    prosthesis = [check(knee_crop(ood_set.prosthesis_phantom(x), "x"), grader, density=density) for x in subset]
+
+    def ood_rows(samples: list[ood_set.OODSample]) -> tuple[dict, dict, dict]:
+        by_cat: dict[str, list[GateResult]] = {}
+        content_only: dict[str, list[GateResult]] = {}
+        for s in samples:
+            grey = ood_set.to_grey(s.rgb)
+            rad = Radiograph(pixels=grey, spacing_mm=None, laterality=None, source="ood",
+                             colourfulness=appearance.colourfulness(s.rgb))
+            crop = knee_crop(ood_set.centre_square(grey), "x")
+            by_cat.setdefault(s.category, []).append(check(crop, grader, radiograph=rad, density=density))
+            content_only.setdefault(s.category, []).append(check(crop, grader, density=density))
+        everything = [r for rs in by_cat.values() for r in rs]
+        return ({c: summarise(rs) for c, rs in by_cat.items()}, {c: summarise(rs) for c, rs in content_only.items()},
+                summarise(everything))
+
+    synthetic = ood_set.synthetic_samples(seed=0, per_kind=args.per_kind)
+    syn_cat, syn_content, syn_all = ood_rows(synthetic)
+    real = ood_set.real_samples(limit=args.real_limit)
+    real_cat, real_content, real_all = ood_rows(real)
+    report = {
+        "grader": {"model_id": grader.info.model_id, "sha256": grader.info.sha256, "placeholder": grader.info.placeholder},
+        "density_used": density is not None,
+        "threshold": None if density is None else density.threshold,
+        "val_knees": {**summarise(val_results), "target_max_rejected_share": 0.01, "rejected_files": rejected_val},
+        "val_knees_shifted": {k: summarise(v) for k, v in shifted.items()},
+        "prosthesis_phantoms": summarise(prosthesis),
+        "synthetic_ood": {"all": syn_all, "by_category": syn_cat, "content_only_by_category": syn_content,
+                          "description": "seeded synthetic images, 224x224: " + ", ".join(sorted(syn_cat))},
+        "real_ood": {"all": real_all, "content_only": real_content.get("real"),
+                     "description": "real non-knee pictures found on this machine (package sample images, "
+                                    "documentation figures and screenshots, icons), centre square crop",
+                     "files": [s.name for s in real]},
+        "seconds": round(time.time() - t0, 1),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(json.dumps({"val_rejected_share": report["val_knees"]["rejected_share"],
+                      "synthetic_rejected_share": syn_all["rejected_share"],
+                      "real_rejected_share": real_all["rejected_share"],
+                      "prosthesis_flagged_share": round(report["prosthesis_phantoms"]["prosthesis_flagged"] / max(len(subset), 1), 4),
+                      "shifted_rejected_share": {k: v["rejected_share"] for k, v in report["val_knees_shifted"].items()}},
+                     indent=1))
+    return 0
+
+
+def _zoom_out(x: np.ndarray) -> np.ndarray:
+    from kneeai.imaging.crop import resample_square
+
+    pad = x.shape[0] // 8
+    return resample_square(np.pad(x, pad, mode="edge"), x.shape[0])
+
+
+def _rotate(x: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    return np.clip(ndimage.rotate(x, 7, reshape=False, mode="nearest"), 0, 1).astype(np.float32)
+
+
+def _zoom_out_reflect(x: np.ndarray) -> np.ndarray:
+    from kneeai.imaging.crop import resample_square
+
+    pad = x.shape[0] // 10
+    return resample_square(np.pad(x, pad, mode="reflect"), x.shape[0])
+
+
+_SHIFTS = {
+    "looser_crop_20pct_mirrored_border": _zoom_out_reflect,
+    "box_past_film_edge_25pct_edge_padded": _zoom_out,
+    "gamma_0.7": lambda x: np.clip(x, 0, 1) ** 0.7,
+    "gamma_1.4": lambda x: np.clip(x, 0, 1) ** 1.4,
+    "low_contrast": lambda x: 0.25 + 0.5 * x,
+    "rotate_7deg": _rotate,
+    "noise_sd_0.03": lambda x: np.clip(x + np.random.default_rng(0).normal(0, 0.03, x.shape), 0, 1).astype(np.float32),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kneeai.grading.gate", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    fit = sub.add_parser("fit", help="fit the feature density on the train split for the shipped grader")
+    fit.add_argument("--data", default=str(SETTINGS.data_dir))
+    fit.add_argument("--out", default=str(SETTINGS.weights_dir / GATE_FILE))
+    fit.add_argument("--limit", type=int, default=0, help="train knees to use (0 = all), spread over the grades")
+    fit.add_argument("--holdout", type=float, default=0.2, help="share of patients held out to set the threshold")
+    fit.add_argument("--components", type=int, default=64)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--threads", type=int, default=1)
+    ev = sub.add_parser("evaluate", help="measure false rejections on val and rejections of non-knee images")
+    ev.add_argument("--data", default=str(SETTINGS.data_dir))
+    ev.add_argument("--out", default="docs/ood_eval.json")
+    ev.add_argument("--limit", type=int, default=0, help="val knees to use (0 = all)")
+    ev.add_argument("--shifted", type=int, default=100, help="val knees for the shifted-acquisition rows")
+    ev.add_argument("--per-kind", type=int, default=6)
+    ev.add_argument("--real-limit", type=int, default=200)
+    ev.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    return _fit(args) if args.cmd == "fit" else _evaluate(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
