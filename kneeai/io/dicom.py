@@ -59,7 +59,7 @@ _PREFERRED_PLUGIN: dict[str, str] = {
     "1.2.840.10008.1.2.5": "pylibjpeg",  # RLE lossless
     "1.2.840.10008.1.2.4.50": "pillow",  # JPEG baseline (8-bit)
 }
-_REQUIRED_PIXEL_TAGS = ("SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "PixelRepresentation")
+_REQUIRED_PIXEL_TAGS = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "PixelRepresentation")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
@@ -106,7 +106,9 @@ def _read(data: bytes, sha256: str, bare: bool) -> Radiograph:
         # A Part 10 file always has a transfer syntax; without one the header was cut short.
         raise UnreadableImage("intake.error.truncated_header")
     if not any(k in ds for k in _PIXEL_KEYWORDS):
-        if _PIXEL_DATA_TAG_LE in data or eof_warned:
+        # The pixel data tag after the last element read (not inside, say, an icon sequence)
+        # means the file was cut in or just before the pixel data.
+        if eof_warned or data.find(_PIXEL_DATA_TAG_LE, _end_of_last_element(ds)) >= 0:
             raise UnreadableImage("error.truncated_pixels")
         if _cut_mid_element(ds, len(data)):
             raise UnreadableImage("intake.error.truncated_header")
@@ -119,10 +121,10 @@ def _read(data: bytes, sha256: str, bare: bool) -> Radiograph:
 
     tsyntax = file_meta.TransferSyntaxUID
     source = f"DICOM {tsyntax.name} {tsyntax}" if tsyntax.name != str(tsyntax) else f"DICOM {tsyntax}"
-    _check_size(ds)
     missing = [k for k in _REQUIRED_PIXEL_TAGS if k not in ds]
     if missing:
         raise UnreadableImage("intake.error.missing_tags", tags=", ".join(missing))
+    _check_size(ds)
     photometric = str(ds.PhotometricInterpretation).strip().upper()
     if photometric not in SUPPORTED_PHOTOMETRIC:
         raise UnsupportedPhotometric(name=photometric)
@@ -152,6 +154,18 @@ def _read(data: bytes, sha256: str, bare: bool) -> Radiograph:
     )
 
 
+def _end_of_last_element(ds: Any) -> int:
+    """File offset just past the last top-level element read, or 0 when it cannot be told."""
+    from pydicom.dataelem import RawDataElement
+
+    if not len(ds):
+        return 0
+    last = ds.get_item(max(ds.keys()))
+    if not isinstance(last, RawDataElement) or last.length == 0xFFFFFFFF or last.value_tell is None:
+        return 0
+    return int(last.value_tell + last.length)
+
+
 def _cut_mid_element(ds: Any, size: int) -> bool:
     """True when the last element read claims more bytes than the file has, or stray bytes
     (a partial tag) follow it: the file ends inside an element."""
@@ -178,7 +192,7 @@ def _check_size(ds: Any) -> None:
     rows, cols = _int(ds.get("Rows"), 0), _int(ds.get("Columns"), 0)
     frames = max(_int(ds.get("NumberOfFrames"), 1), 1)
     if rows <= 0 or cols <= 0:
-        raise UnreadableImage("intake.error.truncated_header")
+        raise UnreadableImage("intake.error.missing_tags", tags="Rows, Columns")
     pixels = rows * cols * frames
     if pixels > SETTINGS.max_pixels:
         raise ImageTooLarge(pixels=pixels, limit=SETTINGS.max_pixels)

@@ -256,3 +256,30 @@ def test_base_dataset_is_not_mutated_by_encoding() -> None:
     before = copy.deepcopy(ds)
     encode(ds, "rle")
     assert ds.file_meta.TransferSyntaxUID == before.file_meta.TransferSyntaxUID
+
+
+def test_pixel_data_only_inside_an_icon_sequence_is_no_pixel_data() -> None:
+    from pydicom.dataset import Dataset
+
+    ds = base_dataset(reference_knee(64, 48))
+    icon = Dataset()
+    icon.Rows, icon.Columns, icon.SamplesPerPixel, icon.BitsAllocated = 8, 8, 1, 8
+    icon.BitsStored, icon.HighBit, icon.PixelRepresentation = 8, 7, 0
+    icon.PhotometricInterpretation = "MONOCHROME2"
+    icon.PixelData = bytes(64)
+    ds.IconImageSequence = [icon]
+    for kw in ("PixelData", "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+               "SamplesPerPixel", "PhotometricInterpretation"):
+        delattr(ds, kw)
+    with pytest.raises(KneeAIError) as info:
+        load_radiograph(to_bytes(ds))
+    assert type(info.value).__name__ == "NoPixelData"
+
+
+@pytest.mark.parametrize("keep", [4, 6, 7])
+def test_cut_inside_the_pixel_data_tag_is_truncated_pixels(keep: int) -> None:
+    data = CORPUS["explicit_le"].data
+    at = data.rindex(b"\xe0\x7f\x10\x00")
+    with pytest.raises(UnreadableImage) as info:
+        load_radiograph(data[: at + keep])
+    assert info.value.key == "error.truncated_pixels"
