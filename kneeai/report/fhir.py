@@ -40,6 +40,7 @@ LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 _LATERALITY = {"L": ("7771000", "Left"), "R": ("24028007", "Right")}
+_GENDER = {"F": "female", "M": "male", "O": "other"}
 
 
 def _ref(full_url: str) -> dict[str, str]:
@@ -69,6 +70,10 @@ def _patient(s: PatientSummary) -> dict[str, Any]:
     for kind, value in sorted(s.identifiers.items()):
         if kind == "PatientName":
             patient["name"] = [{"text": value.replace("^", " ").strip()}]
+        elif kind == "PatientBirthDate" and len(value) == 8 and value.isdigit():
+            patient["birthDate"] = f"{value[:4]}-{value[4:6]}-{value[6:]}"
+        elif kind == "PatientSex" and value.upper() in _GENDER:
+            patient["gender"] = _GENDER[value.upper()]
         else:
             patient["identifier"].append({"system": IDENTIFIER_SYSTEM + kind, "value": value})
     return patient

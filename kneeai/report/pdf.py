@@ -23,7 +23,7 @@ from kneeai.grading.charts import GRADE_COLOURS
 from kneeai.grading.wording import grade_name, grade_sentence, uncertainty_level
 from kneeai.i18n import t
 from kneeai.report.fonts import find_fonts
-from kneeai.report.overlay import overlay_rgb
+from kneeai.explain.overlay import overlay
 from kneeai.report.summary import final_grade
 from kneeai.schemas import RISK_HORIZONS_YEARS, ModelRisk, PatientSummary
 
@@ -172,7 +172,9 @@ def _grade_section(pdf: _Doc, s: PatientSummary) -> None:
     img_w = 60.0
     if s.crop_pixels is not None:
         heat = s.explanation.heatmap if s.explanation is not None else None
-        rgb = overlay_rgb(s.crop_pixels, heat if heat is not None and heat.shape == np.shape(s.crop_pixels) else None)
+        if heat is None or heat.shape != np.shape(s.crop_pixels):
+            heat = None
+        rgb = overlay(s.crop_pixels, heat if heat is not None else np.zeros(np.shape(s.crop_pixels), np.float32), 0.6)
         pdf.image(Image.fromarray(rgb), x=_MARGIN, y=top, w=img_w, h=img_w * rgb.shape[0] / rgb.shape[1])
         pdf.set_xy(_MARGIN, top + img_w * rgb.shape[0] / rgb.shape[1] + 1)
         pdf.para(pdf.tr("report.image_heatmap" if heat is not None else "report.image_plain"), 7, w=img_w, x=_MARGIN, colour=_GREY)

@@ -45,6 +45,7 @@ __all__ = [
     "delete_visit",
     "record_export",
     "all_visits",
+    "record_grading",
 ]
 
 PSEUDONYM_PREFIX = "KN-"
@@ -362,3 +363,10 @@ def record_export(fmt: str, data: bytes, *, subject: str | None = None, identifi
     with write_session() as s:
         audit.append(s, "export", {"format": fmt, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                                    "identifiers_included": bool(identifiers_included)}, subject=subject, user=user)
+
+
+def record_grading(grade: GradeResult, input_sha256: str, *, subject: str | None = None, user: str | None = None) -> None:
+    """Note a grading that is not saved as a visit (the CLI, a batch) in the audit trail."""
+    with write_session() as s:
+        audit.append(s, "grade", grade_to_dict(grade), subject=subject, model_id=grade.model.model_id,
+                     weights_sha256=grade.model.sha256, input_sha256=input_sha256, user=user)

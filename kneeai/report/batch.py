@@ -1,0 +1,112 @@
+"""Grade and risk-score a set of images: a table (CSV) and a ZIP of PDF summaries.
+
+Shared by ``python -m kneeai batch`` and the Batch page. Each image gets its own random
+pseudonym; file names stay out of every output unless ``include_file_names`` is set (a file
+named after a patient would otherwise leak who it is). Rows follow the input order, so the
+user can match them to the files they chose.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from kneeai.errors import KneeAIError
+from kneeai.report.csv_export import to_csv
+from kneeai.report.pdf import render_pdf
+from kneeai.report.summary import CLINICAL_FIELDS, build_summary, summarize_radiograph
+from kneeai.schemas import PatientSummary
+
+__all__ = ["BatchItem", "BatchResult", "read_clinical_csv", "run_batch"]
+
+_KEY_COLUMNS = ("file", "filename", "file_name", "image", "name")
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    name: str  # the file name, used only to look up clinical values (and shown on opt-in)
+    data: bytes
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    summaries: tuple[PatientSummary, ...]
+    errors: tuple[str | None, ...]  # translated message per item, None when it worked
+    csv_text: str
+    zip_bytes: bytes
+
+    @property
+    def n_failed(self) -> int:
+        return sum(e is not None for e in self.errors)
+
+
+def read_clinical_csv(text: str) -> dict[str, dict[str, Any]]:
+    """Clinical variables keyed by file name (the column ``file``, ``filename`` or ``image``);
+    other columns: age, sex, bmi, womac_pain (case-insensitive; extra columns are ignored)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    fields = {f.strip().lower(): f for f in reader.fieldnames or ()}
+    key = next((fields[k] for k in _KEY_COLUMNS if k in fields), None)
+    if key is None:
+        raise KneeAIError("error.batch_csv_no_file_column", columns=", ".join(reader.fieldnames or ()))
+    out: dict[str, dict[str, Any]] = {}
+    for row in reader:
+        name = Path((row.get(key) or "").strip()).name
+        if name:
+            out[name] = {f: (row.get(fields[f]) or "").strip() for f in CLINICAL_FIELDS if f in fields}
+    return out
+
+
+def run_batch(
+    items: Sequence[BatchItem],
+    clinical: dict[str, dict[str, Any]] | None = None,
+    *,
+    lang: str = "en",
+    include_file_names: bool = False,
+    heatmap: bool = True,
+    visit_date: date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchResult:
+    """Run every item; a failing item becomes a row with its error and the batch goes on."""
+    from kneeai.io import load_radiograph
+    from kneeai.store.registry import new_pseudonym, record_grading
+
+    summaries: list[PatientSummary] = []
+    errors: list[str | None] = []
+    extra: list[dict[str, Any]] = []
+    pdfs: list[tuple[str, bytes]] = []
+    for i, item in enumerate(items):
+        pseudonym = new_pseudonym()
+        row: dict[str, Any] = {"image_sha256": hashlib.sha256(item.data).hexdigest(), "error": ""}
+        if include_file_names:
+            row["file"] = item.name
+        try:
+            rad = load_radiograph(item.data)
+            values = (clinical or {}).get(Path(item.name).name)
+            s = summarize_radiograph(rad, values, pseudonym=pseudonym, visit_date=visit_date, lang=lang,
+                                     explain_method="gradcam" if heatmap else None)
+            if s.grade is not None:
+                record_grading(s.grade, rad.sha256, subject="batch")
+            pdfs.append((f"{i + 1:03d}_{pseudonym}.pdf", render_pdf(s)))
+            errors.append(None)
+        except KneeAIError as exc:
+            s = build_summary(pseudonym=pseudonym, visit_date=visit_date, lang=lang)
+            row["error"] = exc.message(lang)
+            errors.append(row["error"])
+        summaries.append(s)
+        extra.append(row)
+        if progress is not None:
+            progress(i + 1, len(items))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in pdfs:
+            # A fixed timestamp: the archive says nothing about when or where it was made.
+            info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    return BatchResult(tuple(summaries), tuple(errors), to_csv(summaries, extra), buf.getvalue())
