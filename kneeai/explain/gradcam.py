@@ -1,0 +1,55 @@
+"""Grad-CAM (Selvaraju et al. 2017) with captum's LayerGradCam on the grader's last MBConv block.
+
+The grade averages the plain and mirrored crop, so the map does too: Grad-CAM of the mirrored
+crop is mirrored back and averaged with the plain one. The 7x7 map is upsampled bilinearly to
+the crop and scaled to [0, 1] (its maximum becomes 1).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from kneeai.explain.regions import region_shares
+from kneeai.schemas import Explanation, KneeCrop
+
+__all__ = ["gradcam", "target_grade_for", "normalise_map"]
+
+
+def normalise_map(m: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Clip at 0 and divide by the maximum; an all-zero map stays zero."""
+    a = np.clip(np.asarray(m.detach().cpu().numpy() if isinstance(m, torch.Tensor) else m, np.float32), 0, None)
+    top = float(a.max()) if a.size else 0.0
+    return (a / top).astype(np.float32) if top > 0 else np.zeros_like(a, np.float32)
+
+
+def target_grade_for(model: nn.Module, x: torch.Tensor) -> int:
+    """The grade the grader gives ``x`` (shape = (1, 3, H, W)), flip-averaged like grading."""
+    with torch.no_grad():
+        both = model(torch.cat([x, torch.flip(x, dims=[3])]))
+    return int(((both[0] + both[1]) / 2).argmax())
+
+
+def gradcam(crop: KneeCrop, grader, target_grade: int | None = None, layer: nn.Module | None = None) -> Explanation:
+    """Grad-CAM of ``target_grade`` (default: the predicted grade) for one knee crop.
+
+    grader : a :class:`~kneeai.grading.weights.Grader` (``.model`` is used).
+    layer : the convolutional layer to explain; default
+        :func:`~kneeai.grading.model.gradcam_layer` (7x7 at 224 px).
+    """
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    from kneeai.grading.model import gradcam_layer
+    from kneeai.grading.predict import to_tensor
+
+    model = grader.model
+    layer = layer if layer is not None else gradcam_layer(model)
+    x = to_tensor([crop.pixels])
+    target = target_grade_for(model, x) if target_grade is None else int(target_grade)
+    with torch.enable_grad():
+        attr = LayerGradCam(model, layer).attribute(torch.cat([x, torch.flip(x, dims=[3])]), target=target,
+                                                    relu_attributions=True)
+    cam = (attr[0:1] + torch.flip(attr[1:2], dims=[3])).detach() / 2
+    heat = normalise_map(LayerAttribution.interpolate(cam, tuple(crop.pixels.shape), interpolate_mode="bilinear")[0, 0])
+    return Explanation(heatmap=heat, method="gradcam", target_grade=target,
+                       regions=region_shares(heat, crop.pixels, crop.laterality))
