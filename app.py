@@ -15,8 +15,12 @@ PAGES = (
     ("pages/grade.py", "nav.grade", "🦵", True),
     ("pages/explain.py", "nav.explain", "🔍", False),
     ("pages/risk.py", "nav.risk", "📈", False),
+    ("pages/risk_validation.py", "nav.risk_validation", "📊", False),
+    ("pages/risk_refit.py", "nav.risk_refit", "🧮", False),
     ("pages/patient.py", "nav.patient", "🗂️", False),
+    ("pages/consult.py", "nav.consult", "🗣️", False),
     ("pages/export.py", "nav.export", "📄", False),
+    ("pages/batch.py", "nav.batch", "🗃️", False),
     ("pages/about.py", "nav.about", "ℹ️", False),
 )
 

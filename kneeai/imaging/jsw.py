@@ -1,0 +1,96 @@
+"""A simple joint-space-width (JSW) profile across the tibiofemoral joint, in millimetres.
+
+Only where the crop's scale is known (``KneeCrop.mm_per_pixel`` from the film's pixel spacing).
+For each column across both compartments, the joint space is the dark band around the joint
+line (:func:`kneeai.explain.regions.find_joint_row`); its width is measured between the
+half-way crossings from the darkest row up to the bone on either side (full width at half the
+depth). This is a screening-grade estimate on a 224-pixel crop, far coarser than dedicated
+software on the full-resolution film.
+
+Measurement error: published reproducibility of minimum JSW is an SD of about 0.1-0.3 mm, so a
+change smaller than about 0.3-0.7 mm is within measurement noise. We call a change real only
+beyond :data:`DETECTABLE_CHANGE_MM` (the top of that range, because this method is cruder).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["JSWProfile", "jsw_profile", "compare_min_jsw", "JSW_SD_MM", "DETECTABLE_CHANGE_MM"]
+
+JSW_SD_MM: tuple[float, float] = (0.1, 0.3)  # published test-retest SD of minimum JSW
+NOISE_RANGE_MM: tuple[float, float] = (0.3, 0.7)  # smallest detectable change reported in the literature
+DETECTABLE_CHANGE_MM: float = NOISE_RANGE_MM[1]
+# Columns measured (fractions of the crop width): both compartments, not the notch or the margins.
+_COLUMNS = ((0.18, 0.45), (0.55, 0.82))
+# Rows searched above and below the joint line for the bone edges, in millimetres.
+_SEARCH_MM = 12.0
+
+
+@dataclass(frozen=True)
+class JSWProfile:
+    """positions_mm : distance of each measured column from the crop's left edge.
+    width_mm : JSW at each column (NaN where no joint space was found).
+    medial_min_mm, lateral_min_mm : minimum JSW per compartment (None when laterality is unknown
+        or a compartment gave no measurement); ``min_mm`` over both.
+    """
+
+    positions_mm: np.ndarray
+    width_mm: np.ndarray
+    min_mm: float | None
+    medial_min_mm: float | None
+    lateral_min_mm: float | None
+
+
+def _width_at(column: np.ndarray, joint: int, reach: int) -> float:
+    lo, hi = max(0, joint - reach), min(len(column), joint + reach + 1)
+    seg = column[lo:hi]
+    if len(seg) < 5:
+        return float("nan")
+    k = int(np.argmin(seg))
+    bottom = seg[k]
+    top_bone, bottom_bone = seg[:k + 1].max() if k > 0 else bottom, seg[k:].max()
+    if min(top_bone, bottom_bone) - bottom < 0.05:  # no contrast: no joint space to measure
+        return float("nan")
+    up = np.nonzero(seg[: k + 1] >= (bottom + top_bone) / 2)[0]
+    down = np.nonzero(seg[k:] >= (bottom + bottom_bone) / 2)[0]
+    if len(up) == 0 or len(down) == 0:
+        return float("nan")
+    return float(k + down[0] - up[-1])
+
+
+def jsw_profile(pixels: np.ndarray, mm_per_pixel: float, laterality: str | None = None) -> JSWProfile:
+    """JSW across the joint of a knee crop (rows, cols), float in [0, 1], bone bright."""
+    from kneeai.explain.regions import find_joint_row
+
+    x = np.asarray(pixels, np.float64)
+    h, w = x.shape
+    # Light vertical smoothing: noise would otherwise split the half-depth crossings.
+    kernel = np.ones(3) / 3
+    smooth = np.apply_along_axis(lambda c: np.convolve(c, kernel, mode="same"), 0, x)
+    joint = find_joint_row(x)
+    reach = max(3, int(round(_SEARCH_MM / mm_per_pixel)))
+    cols = np.concatenate([np.arange(int(a * w), int(b * w)) for a, b in _COLUMNS])
+    widths = np.array([_width_at(smooth[:, c], joint, reach) for c in cols]) * mm_per_pixel
+
+    def _min(mask: np.ndarray) -> float | None:
+        v = widths[mask]
+        v = v[np.isfinite(v)]
+        return float(v.min()) if len(v) else None
+
+    left = cols < w / 2
+    medial = lateral = None
+    if laterality == "R":  # medial is on the image's right (see kneeai.explain.regions)
+        medial, lateral = _min(~left), _min(left)
+    elif laterality == "L":
+        medial, lateral = _min(left), _min(~left)
+    return JSWProfile(cols * mm_per_pixel, widths, _min(np.ones_like(left)), medial, lateral)
+
+
+def compare_min_jsw(before: float | None, after: float | None) -> tuple[float | None, bool]:
+    """(after - before in mm, whether the change is beyond measurement noise)."""
+    if before is None or after is None:
+        return None, False
+    change = after - before
+    return change, abs(change) >= DETECTABLE_CHANGE_MM
