@@ -40,6 +40,12 @@ _PAGE_W, _MARGIN = 210.0, 15.0
 _CONTENT_W = _PAGE_W - 2 * _MARGIN
 
 
+def _model_label(name: str, lang: str) -> str:
+    from kneeai.survival.risk import model_label
+
+    return model_label(name, lang)
+
+
 def _rgb(hex_colour: str) -> tuple[int, int, int]:
     h = hex_colour.lstrip("#")
     return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
@@ -91,7 +97,7 @@ class _Doc(FPDF):
         self.set_text_color(*colour)
         if x is not None:
             self.set_x(x)
-        self.multi_cell(w, h or size * 0.48, text, new_x="LEFT" if x is not None else "LMARGIN", new_y="NEXT")
+        self.multi_cell(w, h or size * 0.48, text, align="L", new_x="LEFT" if x is not None else "LMARGIN", new_y="NEXT")
         self.set_text_color(*_INK)
 
     def table(self, rows: list[tuple[str, str]], x: float, w_key: float, w_val: float, size: float = 8.5) -> None:
@@ -102,6 +108,11 @@ class _Doc(FPDF):
             self.set_text_color(*_GREY)
             self.cell(w_key, 5.6, k, fill=True)
             self.set_text_color(*_INK)
+            # Long values (model ids) shrink to fit their cell rather than run off the page.
+            fit = size
+            while fit > 5.5 and self.get_string_width(v) > w_val - 2:
+                fit -= 0.5
+                self.set_font("body", "", fit)
             self.cell(w_val, 5.6, v, fill=True, new_x="LMARGIN", new_y="NEXT")
 
 
@@ -132,7 +143,7 @@ def _header(pdf: _Doc, s: PatientSummary) -> None:
     pdf.set_draw_color(*_WARN)
     pdf.set_font("body", "", 8)
     pdf.set_text_color(*_INK)
-    pdf.multi_cell(_CONTENT_W, 4.2, pdf.tr("app.intended_use"),
+    pdf.multi_cell(_CONTENT_W, 4.2, pdf.tr("app.intended_use"), align="L",
                    border=1, fill=True, padding=2, new_x="LMARGIN", new_y="NEXT")
     if s.grade is not None and s.grade.model.placeholder:
         pdf.ln(1)
@@ -207,10 +218,10 @@ def _grade_section(pdf: _Doc, s: PatientSummary) -> None:
         text = pdf.tr("report.override_text", grade=s.override_grade, name=grade_name(s.override_grade, pdf.ui_lang),
                       reason=s.override_reason or "", model_grade=s.grade.kl_grade)
         pdf.set_font("body", "B", 9)
-        pdf.multi_cell(_CONTENT_W, 5, pdf.tr("report.override_heading"), border="LTR", fill=True, padding=(1.5, 2, 0, 2),
+        pdf.multi_cell(_CONTENT_W, 5, pdf.tr("report.override_heading"), align="L", border="LTR", fill=True, padding=(1.5, 2, 0, 2),
                        new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("body", "", 9)
-        pdf.multi_cell(_CONTENT_W, 4.6, text, border="LBR", fill=True, padding=(0, 2, 1.5, 2), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(_CONTENT_W, 4.6, text, align="L", border="LBR", fill=True, padding=(0, 2, 1.5, 2), new_x="LMARGIN", new_y="NEXT")
 
 
 def _curve_chart(pdf: _Doc, models: tuple[ModelRisk, ...], x: float, y: float, w: float, h: float) -> None:
@@ -280,7 +291,7 @@ def _risk_section(pdf: _Doc, s: PatientSummary) -> None:
         pdf.set_fill_color(*_rgb(MODEL_COLOURS[i % len(MODEL_COLOURS)]))
         pdf.rect(x, pdf.get_y() + 1.6, 5, 1.6, style="F")
         pdf.set_x(x + 7)
-        label = m.model_name + (" · " + pdf.tr("report.simulated_tag") if m.simulated else "")
+        label = _model_label(m.model_name, pdf.ui_lang) + (" · " + pdf.tr("report.simulated_tag") if m.simulated else "")
         pdf.para(label, 8.5, w=w - 7, x=x + 7, bold=True)
     pdf.ln(2)
     col_w = (w - 18) / max(1, len(risk.models))
@@ -290,7 +301,7 @@ def _risk_section(pdf: _Doc, s: PatientSummary) -> None:
     pdf.cell(18, 5, pdf.tr("report.horizon_col"))
     for i, m in enumerate(risk.models):
         pdf.set_text_color(*_rgb(MODEL_COLOURS[i % len(MODEL_COLOURS)]))
-        pdf.cell(col_w, 5, m.model_name[:14], align="R")
+        pdf.cell(col_w, 5, _model_label(m.model_name, pdf.ui_lang)[:14], align="R")
     pdf.ln(5)
     for j, hz in enumerate(RISK_HORIZONS_YEARS):
         pdf.set_x(x)
@@ -349,7 +360,7 @@ def _clinical_and_models(pdf: _Doc, s: PatientSummary) -> None:
         models.append(("  sha256", (s.grade.model.sha256 or "—")[:16]))
     for m in s.risk.models if s.risk is not None else ():
         tag = " · " + pdf.tr("report.simulated_tag") if m.simulated else ""
-        models.append((m.model_name, f"{m.model_id}{tag}"))
+        models.append((_model_label(m.model_name, pdf.ui_lang), f"{m.model_id}{tag}"))
         models.append(("  sha256", (m.sha256 or "—")[:16]))
     if s.explanation is not None and s.explanation.method != "stored":
         models.append((pdf.tr("report.heatmap_method"), s.explanation.method))

@@ -10,14 +10,11 @@ keeping the model's grade beside it. Identifiers enter a summary only with ``inc
 from __future__ import annotations
 
 import dataclasses
-import math
 from datetime import date
 from typing import Any
 
 import numpy as np
 
-from kneeai.config import SETTINGS
-from kneeai.errors import InvalidClinicalInput
 from kneeai.schemas import Explanation, GradeResult, KneeCrop, PatientSummary, Radiograph, RiskInput, RiskResult
 
 __all__ = [
@@ -92,38 +89,25 @@ def summary_from_visit(visit: Any, *, include_identifiers: bool = False, lang: s
                          identifiers=identifiers, include_identifiers=include_identifiers, lang=lang)
 
 
-def _number(name: str, value: Any) -> float:
-    rng = SETTINGS.clinical[name]
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise InvalidClinicalInput(field=name, value=value, low=rng.low, high=rng.high, unit=rng.unit) from None
-    if not math.isfinite(x) or not rng.low <= x <= rng.high:
-        raise InvalidClinicalInput(field=name, value=value, low=rng.low, high=rng.high, unit=rng.unit)
-    return x
-
-
 def risk_input(clinical: dict[str, Any], grade: GradeResult, override: tuple[int, str] | None = None) -> RiskInput:
-    """Clinical inputs plus the grade in force. The model's probabilities are mixed in only when
-    no clinician grade overrides them (an override is a definite grade)."""
-    sex = str(clinical.get("sex", "")).upper()[:1]
-    if sex not in ("F", "M"):
-        raise InvalidClinicalInput("error.invalid_sex", value=clinical.get("sex"))
-    return RiskInput(
-        age=_number("age", clinical.get("age")),
-        sex=sex,  # type: ignore[arg-type]
-        bmi=_number("bmi", clinical.get("bmi")),
-        womac_pain=_number("womac_pain", clinical.get("womac_pain")),
-        kl_grade=int(override[0]) if override else grade.kl_grade,
-        kl_probabilities=None if override else tuple(grade.probabilities),
-    )
+    """Clinical inputs plus the grade in force, checked by the risk stage's own rules.
+
+    The model's probabilities are mixed in only when no clinician grade overrides them (an
+    override is a definite grade). Raises :class:`~kneeai.errors.InvalidClinicalInput`.
+    """
+    from kneeai.survival.risk import risk_input_from_fields
+
+    values = {k: clinical.get(k) for k in CLINICAL_FIELDS}
+    if isinstance(values.get("sex"), str):
+        values["sex"] = values["sex"].strip().upper()
+    if override:
+        return risk_input_from_fields({**values, "kl_grade": int(override[0])})
+    return risk_input_from_fields(values, kl_probabilities=grade.probabilities)
 
 
-def _predict_risk(inputs: RiskInput) -> RiskResult | None:
-    try:
-        from kneeai.survival.risk import predict_risk
-    except ImportError:  # the survival models are not installed in this build
-        return None
+def _predict_risk(inputs: RiskInput) -> RiskResult:
+    from kneeai.survival.risk import predict_risk
+
     return predict_risk(inputs)
 
 
@@ -133,14 +117,12 @@ def risk_with_override(risk: RiskResult | None, override: tuple[int, str] | None
         return risk
     if risk.inputs.kl_grade == int(override[0]) and risk.inputs.kl_probabilities is None:
         return risk
-    return _predict_risk(dataclasses.replace(risk.inputs, kl_grade=int(override[0]), kl_probabilities=None)) or risk
+    return _predict_risk(dataclasses.replace(risk.inputs, kl_grade=int(override[0]), kl_probabilities=None))
 
 
-def _explain(crop: KneeCrop, grade: GradeResult, method: str) -> Explanation | None:
-    try:
-        from kneeai.explain import explain
-    except ImportError:
-        return None
+def _explain(crop: KneeCrop, grade: GradeResult, method: str) -> Explanation:
+    from kneeai.explain import explain
+
     return explain(crop, grade, method=method)
 
 
