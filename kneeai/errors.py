@@ -75,7 +75,22 @@ class NotAKnee(KneeAIError):
 
 
 class InvalidClinicalInput(KneeAIError):
+    """A clinical input is missing or out of range. ``field`` is the input's name (age, bmi,
+    womac_pain, sex, kl_grade); where the catalogs have ``clinical.field.<name>`` and
+    ``clinical.unit.<name>`` it is shown under its translated name and unit."""
+
     key = "error.invalid_clinical"
+
+    def message(self, lang: str = "en") -> str:
+        from kneeai.i18n import catalog, t
+
+        params = dict(self.params)
+        name = params.get("field")
+        if f"clinical.field.{name}" in catalog("en"):
+            params["field"] = t(f"clinical.field.{name}", lang)
+            if "unit" in params and f"clinical.unit.{name}" in catalog("en"):
+                params["unit"] = t(f"clinical.unit.{name}", lang)
+        return t(self.key, lang, **params)
 
 
 class WeightsMismatch(KneeAIError):

@@ -28,7 +28,8 @@ class Key:
     CLINICAL = "clinical"  # dict of the clinical inputs as typed (kept even when invalid)
     RISK = "risk"  # kneeai.schemas.RiskResult
     OVERRIDE = "override"  # (grade, reason) or None
-    CUSTOM_SURVIVAL_MODEL = "custom_survival_model"
+    CUSTOM_SURVIVAL_MODEL = "custom_survival_model"  # kneeai.survival.ensemble.SurvivalModel fitted on the user's table
+    REFIT_TABLE = "refit_table"  # the user's survival table (DataFrame) on the refit page
     VISIT_ID = "visit_id"
 
 

@@ -1,0 +1,50 @@
+"""Breslow's estimator of the cumulative baseline hazard, shared by the Cox and DeepSurv models.
+
+Both models predict a log relative hazard ``f(x)``; the absolute curve is
+``S(t | x) = exp(-H0(t) * exp(f(x)))`` with ``H0`` from this module, evaluated on a fixed time grid
+so that a fitted model is a handful of numbers that serialise as JSON.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["breslow_cumulative_hazard", "default_grid", "interpolate_hazard"]
+
+
+def default_grid(max_time: float, points: int = 181) -> np.ndarray:
+    """Evenly spaced times from 0 to ``max_time`` (the longest follow-up), shape = (points,)."""
+    return np.linspace(0.0, float(max_time), points)
+
+
+def breslow_cumulative_hazard(log_risk: np.ndarray, time: np.ndarray, event: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """H0 at ``grid``, shape = (len(grid),).
+
+    ``H0(t) = sum over event times s <= t of d(s) / sum_{j: t_j >= s} exp(f(x_j))``, with tied
+    events counted together (Breslow).
+    """
+    log_risk = np.asarray(log_risk, dtype=float)
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    # Centring cancels out of S(t | x) but keeps exp() finite for a network's raw outputs.
+    shift = float(np.max(log_risk)) if log_risk.size else 0.0
+    risk = np.exp(log_risk - shift)
+    order = np.argsort(time, kind="mergesort")
+    t_sorted, r_sorted, e_sorted = time[order], risk[order], event[order]
+    at_risk = np.cumsum(r_sorted[::-1])[::-1]
+    uniq, first = np.unique(t_sorted, return_index=True)
+    deaths = np.add.reduceat(e_sorted.astype(float), first)
+    increments = deaths / at_risk[first]
+    cum = np.cumsum(increments)
+    idx = np.searchsorted(uniq, np.asarray(grid, dtype=float), side="right") - 1
+    h0 = np.where(idx >= 0, cum[np.clip(idx, 0, None)], 0.0)
+    return h0 * np.exp(-shift)
+
+
+def interpolate_hazard(grid: np.ndarray, h0: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """H0 at ``times`` by linear interpolation between grid points; ``h0`` may be (..., len(grid))."""
+    grid = np.asarray(grid, dtype=float)
+    times = np.asarray(times, dtype=float)
+    h0 = np.asarray(h0, dtype=float)
+    pos = np.clip(np.searchsorted(grid, times, side="right") - 1, 0, grid.size - 2)
+    w = np.clip((times - grid[pos]) / (grid[pos + 1] - grid[pos]), 0.0, 1.0)
+    return h0[..., pos] * (1 - w) + h0[..., pos + 1] * w
