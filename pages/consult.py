@@ -33,8 +33,8 @@ else:
     with right:
         st.markdown(f"## {tr('consult.your_knee')}")
         st.markdown(f"# KL {shown} · {grade_name(shown, language)}")
-        st.markdown(f"#### {tr(f'kl.{shown}.plain')}")
-        st.markdown(tr(f"consult.meaning.{shown}"))
+        st.markdown(f"#### {tr(f'consult.meaning.{shown}')}")
+        st.markdown(tr(f"kl.{shown}.plain"))
         if override:
             st.caption(tr("consult.by_clinician"))
     risk = effective_risk()

@@ -28,6 +28,22 @@ _COLUMNS = ((0.18, 0.45), (0.55, 0.82))
 _SEARCH_MM = 12.0
 
 
+# A tibiofemoral joint space is at most about 10 mm even in young adults; wider means the notch.
+_MAX_MM = 12.0
+
+
+def _running_median(v: np.ndarray, k: int) -> np.ndarray:
+    """Median over k neighbouring columns, ignoring NaN (a lone spike is not a width)."""
+    out = np.full_like(v, np.nan)
+    half = k // 2
+    for i in range(len(v)):
+        window = v[max(0, i - half): i + half + 1]
+        window = window[np.isfinite(window)]
+        if np.isfinite(v[i]) and len(window):
+            out[i] = np.median(window)
+    return out
+
+
 @dataclass(frozen=True)
 class JSWProfile:
     """positions_mm : distance of each measured column from the crop's left edge.
@@ -73,6 +89,9 @@ def jsw_profile(pixels: np.ndarray, mm_per_pixel: float, laterality: str | None 
     reach = max(3, int(round(_SEARCH_MM / mm_per_pixel)))
     cols = np.concatenate([np.arange(int(a * w), int(b * w)) for a, b in _COLUMNS])
     widths = np.array([_width_at(smooth[:, c], joint, reach) for c in cols]) * mm_per_pixel
+    # Wider than any knee joint space: the notch or a margin, not a measurement.
+    widths[widths > _MAX_MM] = np.nan
+    widths = _running_median(widths, 5)
 
     def _min(mask: np.ndarray) -> float | None:
         v = widths[mask]
