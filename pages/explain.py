@@ -28,7 +28,8 @@ else:
     idx = st.radio(tr("explain.knee"), indices, format_func=lambda i: tr("grade.knee_n", n=i + 1), horizontal=True, key="explain_knee") if len(indices) > 1 else indices[0]
     result, crop = grades[idx], crops[idx]
     c1, c2 = st.columns(2)
-    method = c1.radio(tr("explain.method"), METHODS, format_func=lambda m: tr(f"explain.method.{m}"), horizontal=True, key="explain_method")
+    method_labels = {m: tr(f"explain.method.{m}") for m in METHODS}
+    method = c1.radio(tr("explain.method"), METHODS, format_func=method_labels.get, horizontal=True, key="explain_method")
     opacity = c2.slider(tr("explain.opacity"), 0.0, 1.0, 0.45, 0.05, key="explain_opacity")
     cache = get(Key.EXPLANATIONS) or {}
     key = (idx, method, result.kl_grade)

@@ -26,6 +26,10 @@ def _lat_label(value: str | None) -> str:
     return tr({"R": "grade.lat_right", "L": "grade.lat_left"}.get(value or "", "grade.lat_unknown"))
 
 
+# Built once per run, so format_func does not need the session (AppTest calls it outside a run).
+LAT_LABELS = {v: _lat_label(v) for v in LATERALITY_OPTIONS}
+
+
 def _receive_upload() -> None:
     uploaded = st.file_uploader(tr("grade.upload"), type=None, help=tr("grade.upload_help"), key="uploader")
     examples = sorted(SETTINGS.examples_dir.glob("knees/*.webp"))
@@ -88,7 +92,7 @@ def _box_editor(rad: Radiograph) -> list[tuple[CropBox, str | None]]:
             cx = st.slider(tr("grade.box_x"), 0, w, box.left + box.width // 2, key=f"cx_{i}")
             cy = st.slider(tr("grade.box_y"), 0, h, box.top + box.height // 2, key=f"cy_{i}")
             default = LATERALITY_OPTIONS.index(lat) if lat in LATERALITY_OPTIONS else 0
-            lat_choice = st.radio(tr("grade.laterality"), LATERALITY_OPTIONS, index=default, format_func=_lat_label, horizontal=True, key=f"lat_{i}")
+            lat_choice = st.radio(tr("grade.laterality"), LATERALITY_OPTIONS, index=default, format_func=LAT_LABELS.get, horizontal=True, key=f"lat_{i}")
             chosen.append((CropBox(cy - side // 2, cx - side // 2, side, side), lat_choice))
     st.image(film_with_boxes(rad.pixels, [b for b, _ in chosen], [tr("grade.knee_n", n=i + 1) for i in range(n)]), caption=tr("grade.boxes_caption"))
     return chosen
@@ -138,7 +142,7 @@ if rad is not None:
     _describe(rad)
     if is_single_knee(rad):
         default = LATERALITY_OPTIONS.index(rad.laterality) if rad.laterality in LATERALITY_OPTIONS else 0
-        lat = st.radio(tr("grade.laterality"), LATERALITY_OPTIONS, index=default, format_func=_lat_label, horizontal=True, key="lat_single")
+        lat = st.radio(tr("grade.laterality"), LATERALITY_OPTIONS, index=default, format_func=LAT_LABELS.get, horizontal=True, key="lat_single")
         crops = [crop_knee(rad, None, lat)]
         previous = get(Key.CROPS)
         if previous is None or previous[0].laterality != lat:

@@ -11,7 +11,7 @@ EXAMPLE = ROOT / "examples" / "knees" / "kl4_9070207R.webp"
 
 
 def _app(lang: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.session_state["lang"] = lang
     return at
 
