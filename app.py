@@ -12,16 +12,16 @@ from kneeai.i18n import LANGUAGE_NAMES, LANGUAGES, t  # noqa: E402
 from ui.state import Key, get, lang, put  # noqa: E402
 
 PAGES = (
-    ("pages/grade.py", "nav.grade", "🦵", True),
-    ("pages/explain.py", "nav.explain", "🔍", False),
-    ("pages/risk.py", "nav.risk", "📈", False),
-    ("pages/risk_validation.py", "nav.risk_validation", "📊", False),
-    ("pages/risk_refit.py", "nav.risk_refit", "🧮", False),
-    ("pages/patient.py", "nav.patient", "🗂️", False),
-    ("pages/consult.py", "nav.consult", "🗣️", False),
-    ("pages/export.py", "nav.export", "📄", False),
-    ("pages/batch.py", "nav.batch", "🗃️", False),
-    ("pages/about.py", "nav.about", "ℹ️", False),
+    ("pages/grade.py", "nav.grade", ":material/orthopedics:", True),
+    ("pages/explain.py", "nav.explain", ":material/visibility:", False),
+    ("pages/risk.py", "nav.risk", ":material/monitoring:", False),
+    ("pages/risk_validation.py", "nav.risk_validation", ":material/analytics:", False),
+    ("pages/risk_refit.py", "nav.risk_refit", ":material/tune:", False),
+    ("pages/patient.py", "nav.patient", ":material/folder_shared:", False),
+    ("pages/consult.py", "nav.consult", ":material/forum:", False),
+    ("pages/export.py", "nav.export", ":material/download:", False),
+    ("pages/batch.py", "nav.batch", ":material/stacks:", False),
+    ("pages/about.py", "nav.about", ":material/info:", False),
 )
 
 
@@ -29,7 +29,7 @@ def sidebar() -> None:
     with st.sidebar:
         current = lang()
         choice = st.selectbox(
-            t("app.language", current) + " / Language",
+            "Language / 语言",
             LANGUAGES,
             index=LANGUAGES.index(current),
             format_func=LANGUAGE_NAMES.get,
@@ -44,7 +44,7 @@ def sidebar() -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="KneeAI", page_icon="🦵", layout="wide")
+    st.set_page_config(page_title="KneeAI", page_icon=":material/orthopedics:", layout="wide")
     if Key.LANG not in st.session_state:
         # ?lang=zh lets a shared link or a kiosk open in Chinese.
         requested = st.query_params.get("lang")

@@ -23,7 +23,7 @@ except KneeAIError as exc:
     card = None
 
 if card is None:
-    st.warning(tr("warn.placeholder_model"), icon="🚧")
+    st.warning(tr("warn.placeholder_model"), icon=":material/construction:")
 else:
     v = card["val"]
     st.markdown("### " + tr("card.performance_title"))

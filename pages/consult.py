@@ -16,8 +16,8 @@ from ui.widgets import intended_use, tr
 st.title(tr("nav.consult"))
 focus = active()
 if focus is None:
-    st.info(tr("consult.need_grade"), icon="🦵")
-    st.page_link("pages/grade.py", label=tr("nav.grade"), icon="➡️")
+    st.info(tr("consult.need_grade"), icon=":material/orthopedics:")
+    st.page_link("pages/grade.py", label=tr("nav.grade"), icon=":material/arrow_forward:")
 else:
     idx, crop, grade = focus
     override = get(Key.OVERRIDE)
@@ -55,5 +55,5 @@ else:
             st.markdown("#### " + tr("consult.people", n=n, years=f"{years:g}"))
             st.markdown(tr("consult.people_rest", rest=100 - n))
             if risk.simulated:
-                st.warning(tr("consult.simulated"), icon="🧪")
+                st.warning(tr("consult.simulated"), icon=":material/science:")
     intended_use()

@@ -18,8 +18,8 @@ page_header("nav.explain")
 grades = get(Key.GRADES) or {}
 crops = get(Key.CROPS) or []
 if not grades:
-    st.info(tr("explain.need_grade"), icon="🦵")
-    st.page_link("pages/grade.py", label=tr("nav.grade"), icon="➡️")
+    st.info(tr("explain.need_grade"), icon=":material/orthopedics:")
+    st.page_link("pages/grade.py", label=tr("nav.grade"), icon=":material/arrow_forward:")
 else:
     from kneeai.explain import describe, explain, overlay
 

@@ -46,14 +46,14 @@ ui_lang = lang()
 language = st.selectbox(tr("export.language"), LANGUAGES, index=LANGUAGES.index(lang()), format_func=LANGUAGE_NAMES.get, key="export_lang")
 with_ids = st.checkbox(tr("export.include_identifiers"), value=False, key="export_ids", help=tr("export.include_identifiers_help"))
 if with_ids:
-    st.warning(tr("export.identifiers_warning"), icon="🔓")
+    st.warning(tr("export.identifiers_warning"), icon=":material/lock_open:")
 
 patient_id = get(Key.PATIENT_ID)
 visits = registry.visits_for(int(patient_id)) if patient_id is not None else []
 sources = (["current"] if active() is not None else []) + (["saved"] if visits else [])
 if not sources:
-    st.info(tr("export.nothing"), icon="📄")
-    st.page_link("pages/grade.py", label=tr("nav.grade"), icon="➡️")
+    st.info(tr("export.nothing"), icon=":material/description:")
+    st.page_link("pages/grade.py", label=tr("nav.grade"), icon=":material/arrow_forward:")
 else:
     source = st.radio(tr("export.source"), sources, format_func=lambda s: t(f"export.source_{s}", ui_lang), horizontal=True, key="export_source")
     if source == "current":

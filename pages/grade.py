@@ -71,7 +71,7 @@ def _describe(rad: Radiograph) -> None:
     spacing = tr("grade.spacing_unknown") if rad.spacing_mm is None else f"{rad.spacing_mm[0]:.3f} × {rad.spacing_mm[1]:.3f} mm"
     st.caption(tr("grade.file_facts", source=rad.source, rows=h, cols=w, spacing=spacing))
     for w_key in rad.warnings:
-        st.warning(tr(w_key), icon="ℹ️")
+        st.warning(tr(w_key), icon=":material/info:")
 
 
 def _box_editor(rad: Radiograph) -> list[tuple[CropBox, str | None]]:
@@ -80,7 +80,7 @@ def _box_editor(rad: Radiograph) -> list[tuple[CropBox, str | None]]:
 
     h, w = rad.shape
     guesses = guess_knee_boxes(rad)
-    st.info(tr("grade.place_boxes"), icon="✋")
+    st.info(tr("grade.place_boxes"), icon=":material/pan_tool:")
     n = st.radio(tr("grade.n_knees"), (1, 2), index=min(len(guesses), 2) - 1, horizontal=True, key="n_knees")
     chosen: list[tuple[CropBox, str | None]] = []
     cols = st.columns(n)
@@ -121,9 +121,9 @@ def _show_result(i: int, crop: KneeCrop, result: GradeResult) -> None:
         st.image(np.clip(crop.pixels, 0, 1), caption=f"{tr('grade.knee_n', n=i + 1)} · {_lat_label(crop.laterality)}", width=280)
     with right:
         if result.model.placeholder:
-            st.warning(tr("warn.placeholder_model"), icon="🚧")
+            st.warning(tr("warn.placeholder_model"), icon=":material/construction:")
         if result.outside_validated_use:
-            st.error(tr("grade.outside_validated_use"), icon="⛔")
+            st.error(tr("grade.outside_validated_use"), icon=":material/block:")
         st.subheader(grade_sentence(result, language))
         st.write(tr(f"kl.{result.kl_grade}.plain"))
         st.plotly_chart(probability_figure(result, language), width="stretch", key=f"prob_{i}")
@@ -165,4 +165,4 @@ if rad is not None:
         st.divider()
         _show_result(i, get(Key.CROPS)[i], result)
 else:
-    st.info(tr("grade.start_hint"), icon="⬆️")
+    st.info(tr("grade.start_hint"), icon=":material/upload:")

@@ -201,7 +201,7 @@ if patient_id is not None:
     _save_current(patient.id)
     visits = registry.visits_for(patient.id)
     if not visits:
-        st.info(tr("patient.no_visits"), icon="🗂️")
+        st.info(tr("patient.no_visits"), icon=":material/folder_open:")
     else:
         _table(visits)
         _timeline(visits)

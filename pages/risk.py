@@ -27,7 +27,7 @@ from ui.widgets import page_header, show_error, tr
 
 page_header("nav.risk")
 language = lang()
-st.warning(tr("risk.simulated_banner"), icon="🧪")
+st.warning(tr("risk.simulated_banner"), icon=":material/science:")
 
 
 def _number(v: Any) -> float | None:
@@ -59,7 +59,7 @@ sex = c4.radio(tr("clinical.field.sex"), ["F", "M"], index=("F", "M").index(sex_
 kl_typed = clinical.get("kl_grade")
 if override:
     source = "override"
-    st.info(tr("risk.override_in_force", grade=override[0], reason=override[1] or "—"), icon="✍️")
+    st.info(tr("risk.override_in_force", grade=override[0], reason=override[1] or "—"), icon=":material/edit_note:")
 else:
     options = ["image", "typed"] if grade is not None else ["typed"]
     wanted = clinical.get("kl_source", "image")

@@ -73,7 +73,7 @@ meta = model.meta
 st.success(tr("refit.fitted", model=model_label(model.kind, language), rows=meta["n_rows"], events=meta["n_events"],
               hrows=meta.get("holdout_rows", 0), hevents=meta.get("holdout_events", 0), c=f"{meta.get('c_index_holdout', float('nan')):.3f}"))
 if model.simulated:
-    st.warning(tr("risk.simulated_banner"), icon="🧪")
+    st.warning(tr("risk.simulated_banner"), icon=":material/science:")
 st.caption(tr("refit.patient_caption"))
 
 # The current patient, by the names the risk page uses; the grade in force if one was given there.

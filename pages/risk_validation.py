@@ -16,7 +16,7 @@ from ui.widgets import page_header, show_error, tr
 
 page_header("nav.risk_validation")
 language = lang()
-st.warning(tr("risk.simulated_banner"), icon="🧪")
+st.warning(tr("risk.simulated_banner"), icon=":material/science:")
 
 try:
     v = load_validation()
@@ -26,7 +26,7 @@ except KneeAIError as exc:
 
 manifest = load_manifest()
 if any(manifest.get(DEMO_FILES[name], {}).get("sha256") != info["sha256"] for name, info in v["models"].items()):
-    st.warning(tr("risk.validation.stale"), icon="⚠️")
+    st.warning(tr("risk.validation.stale"), icon=":material/warning:")
 
 st.write(tr("risk.validation.intro", rows=v["cohort"]["test_rows"], events=v["cohort"]["test_events"]))
 

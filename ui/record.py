@@ -148,7 +148,7 @@ def override_editor(model_grade: int, key: str, visit_id: int | None = None, cur
             if grade == model_grade and current is None:
                 st.warning(tr("override.same_grade"))
             elif not reason.strip():
-                st.error(tr("override.need_reason"), icon="⚠️")
+                st.error(tr("override.need_reason"), icon=":material/warning:")
             else:
                 try:
                     target = visit_id if visit_id is not None else get(Key.VISIT_ID)
@@ -164,4 +164,4 @@ def override_editor(model_grade: int, key: str, visit_id: int | None = None, cur
             st.rerun()
     if current is not None:
         st.warning(tr("override.active", grade=current[0], name=grade_name(current[0], language), model_grade=model_grade,
-                      reason=current[1]), icon="✍️")
+                      reason=current[1]), icon=":material/edit_note:")

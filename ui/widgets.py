@@ -17,7 +17,7 @@ def tr(key: str, **params: Any) -> str:
 
 
 def intended_use() -> None:
-    st.caption("⚕️ " + tr("app.intended_use"))
+    st.caption(":material/medical_information: " + tr("app.intended_use"))
 
 
 def page_header(title_key: str) -> None:
@@ -26,8 +26,8 @@ def page_header(title_key: str) -> None:
 
 
 def show_error(exc: KneeAIError) -> None:
-    st.error(exc.message(lang()), icon="⚠️")
+    st.error(exc.message(lang()), icon=":material/warning:")
 
 
 def coming_soon() -> None:
-    st.info(tr("app.coming_soon"), icon="🚧")
+    st.info(tr("app.coming_soon"), icon=":material/construction:")

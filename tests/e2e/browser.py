@@ -71,10 +71,19 @@ def chromium_page(width: int = 1400, height: int = 1000):
             browser.close()
 
 
-def wait_idle(page, timeout: float = 60_000) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
-    )
-    page.wait_for_timeout(300)
+def wait_idle(page, timeout: float = 90_000, settle_ms: int = 1500) -> None:
+    """Wait until the page stops changing: no spinner or skeleton, and the same text for
+    ``settle_ms``. Streamlit's own 'running' widget is hidden by toolbarMode = minimal."""
+    import time as _time
+
+    deadline = _time.time() + timeout / 1000
+    last, stable_since = None, _time.time()
+    while _time.time() < deadline:
+        busy = page.locator("[data-testid='stSpinner'], [data-testid='stSkeleton']").count() > 0
+        text = page.evaluate("() => document.body.innerText.length + ':' + document.images.length")
+        now = _time.time()
+        if busy or text != last:
+            last, stable_since = text, now
+        elif (now - stable_since) * 1000 >= settle_ms:
+            return
+        page.wait_for_timeout(250)
