@@ -9,20 +9,8 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kneeai.i18n import LANGUAGE_NAMES, LANGUAGES, t  # noqa: E402
+from ui.navigation import PAGES  # noqa: E402
 from ui.state import Key, get, lang, put  # noqa: E402
-
-PAGES = (
-    ("pages/grade.py", "nav.grade", ":material/orthopedics:", True),
-    ("pages/explain.py", "nav.explain", ":material/visibility:", False),
-    ("pages/risk.py", "nav.risk", ":material/monitoring:", False),
-    ("pages/risk_validation.py", "nav.risk_validation", ":material/analytics:", False),
-    ("pages/risk_refit.py", "nav.risk_refit", ":material/tune:", False),
-    ("pages/patient.py", "nav.patient", ":material/folder_shared:", False),
-    ("pages/consult.py", "nav.consult", ":material/forum:", False),
-    ("pages/export.py", "nav.export", ":material/download:", False),
-    ("pages/batch.py", "nav.batch", ":material/stacks:", False),
-    ("pages/about.py", "nav.about", ":material/info:", False),
-)
 
 
 def sidebar() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app import PAGES  # noqa: E402
+from ui.navigation import PAGES  # noqa: E402
 from kneeai.i18n import t  # noqa: E402
 from tests.e2e.browser import ROOT, chromium_page, streamlit_server, wait_idle  # noqa: E402
 
