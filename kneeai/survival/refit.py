@@ -11,6 +11,7 @@ the model you keep.
 """
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +49,15 @@ class FitReport:
 
 def read_table(source: str | Path | bytes | IO[Any]) -> pd.DataFrame:
     """A CSV (comma, semicolon or tab separated, sniffed) as a DataFrame; empty cells stay missing."""
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
     try:
-        df = pd.read_csv(source, sep=None, engine="python")
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        data = source if isinstance(source, bytes) else (Path(source).read_bytes() if isinstance(source, (str, Path)) else source.read())
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        try:
+            df = pd.read_csv(io.BytesIO(data), sep=None, engine="python")
+        except csv.Error:  # the sniffer gives up on one-column or empty files; a comma is then the honest guess
+            df = pd.read_csv(io.BytesIO(data))
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InvalidSurvivalData(key="refit.err.unreadable_csv", detail=str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     if df.empty:
         raise InvalidSurvivalData(key="refit.err.unreadable_csv", detail="no rows")
