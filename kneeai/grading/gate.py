@@ -9,11 +9,13 @@ Two layers, cheapest first:
 2. A learned density of the grader's own penultimate features (1280 averaged activations of the
    last convolution): a Gaussian per KL grade with a shared covariance (Lee et al. 2018), the
    covariance modelled as probabilistic PCA (``n_components`` directions plus isotropic
-   residual variance) so it is well conditioned with 1280 features. The score is the squared
-   Mahalanobis distance to the nearest grade; its threshold is the 99.5th percentile over
-   training knees held out from the fit (patients split), so about 0.5% of in-distribution knees
-   fall outside. Chest and hand films, photographs and anything else the grader has never seen
-   land far from every grade.
+   residual variance) so it is well conditioned with 1280 features. It is fitted on training
+   knees plus copies put through the grader's own training augmentation, so a slightly
+   different crop or exposure still counts as a knee. The score is the squared Mahalanobis
+   distance to the nearest grade; its threshold is the 99.5th percentile over training knees
+   held out from the fit (patients split). Chest and hand films, photographs and anything else
+   the grader has never seen land far from every grade. Metal at the joint is called a
+   prosthesis only when the film around it, metal filled in, still looks like a knee.
 
 The density is fitted for one grader: the gate file ``weights/ood_gate.npz`` records the
 grader's model id and sha256, and a gate that does not match the loaded grader is ignored with a
@@ -70,8 +72,14 @@ MAX_METAL_SHARE = 0.10
 # The joint band searched for metal, as fractions of the crop height around the joint line.
 METAL_BAND = (0.20, 0.15)
 HOLDOUT_QUANTILE = 0.995
+# A film with metal at the joint is called a prosthesis only if, with the metal filled in, it
+# is within this multiple of the density threshold: the rest must look like a knee (white
+# icons and diagrams also have "metal"). Metal's shadows and the altered bone shape disturb the
+# features, hence the slack; painted-in prostheses on the example knees score 0.5-1.2.
+PROSTHESIS_DENSITY_SLACK = 2.0
 
-# Every reason key the gate may give, in the order the checks run.
+# Every reason key the gate may give, in the order the checks run ("unknown" is the callers'
+# fallback when a result carries no reason).
 REASONS: tuple[str, ...] = (
     "gate.reason.photo",
     "gate.reason.too_small",
@@ -114,6 +122,20 @@ def _metal_share(pixels: np.ndarray) -> float:
     j = find_joint_row(pixels)
     band = appearance.bright_plateau(pixels)[max(0, j - int(METAL_BAND[0] * h)) : j + int(METAL_BAND[1] * h)]
     return float(band.mean()) if band.size else 0.0
+
+
+def _without_metal(pixels: np.ndarray) -> np.ndarray:
+    """The crop with its near-white plateaus filled from the surrounding bone (normalised
+    Gaussian smoothing over the pixels outside them)."""
+    from scipy import ndimage
+
+    x = np.asarray(pixels, np.float32)
+    metal = ndimage.binary_dilation(appearance.bright_plateau(x), iterations=2)
+    keep = (~metal).astype(np.float32)
+    smooth = ndimage.gaussian_filter(x * keep, 12) / np.maximum(ndimage.gaussian_filter(keep, 12), 1e-6)
+    out = x.copy()
+    out[metal] = smooth[metal]
+    return out
 
 
 def image_checks(pixels: np.ndarray) -> list[tuple[str, float]]:
@@ -263,21 +285,24 @@ def check(crop: KneeCrop, grader=None, radiograph: Radiograph | None = None,
         if not film.accepted:
             return film
     ratios = image_checks(crop.pixels)
-    if any(r > 1.0 for _, r in ratios):
-        return _verdict(ratios)
-    if density is None:
-        from kneeai.grading.weights import load_grader
-
-        grader = grader or load_grader()
-        density = load_gate(grader)
-    elif grader is None:
+    verdict = _verdict(ratios)
+    if not verdict.accepted and not verdict.prosthesis:
+        return verdict
+    if grader is None:
         from kneeai.grading.weights import load_grader
 
         grader = load_grader()
-    if density is not None:
-        d2 = float(density.distance2(features(grader.model, [crop.pixels]))[0])
-        ratios.append(("gate.reason.not_knee", d2 / density.threshold))
-    return _verdict(ratios)
+    if density is None:
+        density = load_gate(grader)
+    if density is None:  # image statistics only
+        return verdict
+    if verdict.prosthesis:
+        rest = float(density.distance2(features(grader.model, [_without_metal(crop.pixels)]))[0]) / density.threshold
+        if rest > PROSTHESIS_DENSITY_SLACK:
+            return GateResult(accepted=False, score=max(verdict.score, rest), reason="gate.reason.not_knee")
+        return verdict
+    d2 = float(density.distance2(features(grader.model, [crop.pixels]))[0])
+    return _verdict(ratios + [("gate.reason.not_knee", d2 / density.threshold)])
 
 
 # ---------------------------------------------------------------- command line: fit / evaluate
@@ -308,17 +333,30 @@ def _fit(args: argparse.Namespace) -> int:
     from kneeai.grading.weights import load_grader
     from kneeai.manifest import register
 
+    from kneeai.grading.train import augment
+
     torch.set_num_threads(args.threads)
     grader = load_grader()
     files = _split_files(Path(args.data), "train", args.limit)
     t0 = time.time()
-    feats = features(grader.model, [_read_grey(p) for p, _ in files])
-    labels = np.array([g for _, g in files])
+    plain = [_read_grey(p) for p, _ in files]
+    crops = list(plain)
+    # The grader was trained on augmented knees (zoom, shift, rotation, exposure, blur, noise):
+    # the density covers the same envelope, so another hospital's slightly different crop or
+    # exposure is not mistaken for a non-knee.
+    gen = torch.Generator().manual_seed(args.seed)
+    u8 = torch.from_numpy(np.stack([np.rint(x * 255) for x in plain]).astype(np.uint8))
+    for _ in range(args.augmented_copies):
+        for i in range(0, len(u8), 64):
+            crops += list(augment(u8[i : i + 64], gen)[:, 0].numpy())
+    feats = features(grader.model, crops)
+    copies = 1 + args.augmented_copies
+    labels = np.tile([g for _, g in files], copies)
     # Hold out whole patients (both knees share a patient id) to set the threshold honestly.
     patients = sorted({p.stem[:-1] for p, _ in files})
     rng = np.random.default_rng(args.seed)
     held = set(rng.choice(patients, size=max(1, int(len(patients) * args.holdout)), replace=False))
-    is_held = np.array([p.stem[:-1] in held for p, _ in files])
+    is_held = np.tile([p.stem[:-1] in held for p, _ in files], copies)
     density = fit_density(feats[~is_held], labels[~is_held], args.components)
     held_d2 = density.distance2(feats[is_held])
     threshold = float(np.quantile(held_d2, HOLDOUT_QUANTILE))
@@ -331,6 +369,7 @@ def _fit(args: argparse.Namespace) -> int:
         "kind": "ood_gate", "model_id": f"ood-gate-for-{grader.info.model_id}",
         "grader_model_id": grader.info.model_id, "grader_sha256": grader.info.sha256,
         "n_fit": int((~is_held).sum()), "n_holdout": int(is_held.sum()), "n_components": int(len(density.variances)),
+        "augmented_copies": args.augmented_copies,
         "holdout_quantile": HOLDOUT_QUANTILE, "threshold": threshold,
         "training_data": "Knee Osteoarthritis Severity Grading Dataset (Chen 2018), train split",
     }
@@ -362,7 +401,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             if not r.accepted:
                 reasons[r.reason or "gate.reason.unknown"] = reasons.get(r.reason or "gate.reason.unknown", 0) + 1
         n = len(results)
+        scores = np.array([r.score for r in results]) if results else np.zeros(1)
         return {"n": n, "rejected": sum(not r.accepted for r in results),
+                "score_min_median_max": [round(float(v), 3) for v in (scores.min(), np.median(scores), scores.max())],
                 "rejected_share": round(sum(not r.accepted for r in results) / max(n, 1), 4),
                 "prosthesis_flagged": sum(r.prosthesis for r in results), "reasons": reasons}
 
@@ -464,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--limit", type=int, default=0, help="train knees to use (0 = all), spread over the grades")
     fit.add_argument("--holdout", type=float, default=0.2, help="share of patients held out to set the threshold")
     fit.add_argument("--components", type=int, default=64)
+    fit.add_argument("--augmented-copies", type=int, default=1,
+                     help="augmented copies of each knee (the grader's training augmentation)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--threads", type=int, default=1)
     ev = sub.add_parser("evaluate", help="measure false rejections on val and rejections of non-knee images")

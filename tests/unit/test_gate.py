@@ -119,6 +119,17 @@ def test_prosthesis_is_flagged_not_graded(grader, knees):
         assert result.reason == "gate.reason.prosthesis"
 
 
+def test_metal_on_something_that_is_not_a_knee_is_not_a_prosthesis(grader):
+    # White shapes on an icon or a diagram look like metal; the rest of the picture decides.
+    rng = np.random.default_rng(4)
+    for make in (ood_set.chest_phantom, ood_set.hand_phantom):
+        painted = ood_set.prosthesis_phantom(ood_set.to_grey(make(rng)))
+        assert dict(gate.image_checks(painted))["gate.reason.prosthesis"] > 1.0  # the metal is seen
+        result = gate.check(_crop(painted), grader=grader)
+        assert not result.accepted and not result.prosthesis
+        assert result.reason == "gate.reason.not_knee"
+
+
 def test_a_clipped_patella_is_not_a_prosthesis(knees):
     # 8-bit exports often clip the patella over the femur to pure white; metal sits at the joint.
     x = knees[0].copy()
