@@ -49,6 +49,14 @@ def _missing(series: pd.Series) -> np.ndarray:
     return np.asarray(s.isna() | blank)
 
 
+def _is_blank(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, (float, np.floating)):
+        return bool(np.isnan(v))
+    return isinstance(v, str) and v.strip() in {"", "nan", "NaN", "NA", "N/A", "None", "null"}
+
+
 def _numeric(series: pd.Series, column: str) -> np.ndarray:
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
@@ -146,28 +154,50 @@ class TableEncoder:
                 out += [f"{col}={lv}" for lv in self.categorical[col][1:]]
         return tuple(out)
 
+    def feature_slices(self) -> dict[str, slice]:
+        """Design-matrix columns of each input feature (a categorical feature spans several)."""
+        out, start = {}, 0
+        for col in self.features:
+            width = 1 if col in self.numeric else len(self.categorical[col]) - 1
+            out[col] = slice(start, start + width)
+            start += width
+        return out
+
     def transform(self, df: pd.DataFrame) -> np.ndarray:
         """Design matrix, shape = (len(df), len(columns)), float64."""
         missing = [c for c in self.features if c not in df.columns]
         if missing:
             raise InvalidSurvivalData(key="refit.err.missing_columns", columns=", ".join(missing), available=", ".join(map(str, df.columns)))
+        # Plain lists and numpy rather than pandas string methods: the risk panel encodes a handful
+        # of rows per request, where pandas' per-call overhead was most of the latency.
         parts: list[np.ndarray] = []
         for col in self.features:
-            s = df[col]
+            values = df[col].tolist()
             if col in self.numeric:
                 mean, sd = self.numeric[col]
-                parts.append(((_numeric(s, col) - mean) / sd)[:, None])
+                try:
+                    x = np.asarray(values, dtype=float)
+                except (TypeError, ValueError):
+                    x = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+                bad = ~np.isfinite(x)
+                if bad.any():
+                    raise InvalidSurvivalData(key="refit.err.bad_numbers", column=col, rows=row_list(bad))
+                parts.append(((x - mean) / sd)[:, None])
                 continue
-            gaps = _missing(s)
+            gaps = np.array([_is_blank(v) for v in values], dtype=bool)
             if gaps.any():
                 raise InvalidSurvivalData(key="refit.err.missing_values", column=col, rows=row_list(gaps))
             levels = self.categorical[col]
-            lv = s.map(as_level).to_numpy()
-            unknown = ~np.isin(lv, levels)
+            index = {lv: i for i, lv in enumerate(levels)}
+            codes = np.array([index.get(as_level(v), -1) for v in values])
+            unknown = codes < 0
             if unknown.any():
-                raise InvalidSurvivalData(key="refit.err.unknown_level", column=col, values=", ".join(sorted(set(lv[unknown]))[:5]),
-                                          rows=row_list(unknown))
-            parts.append((lv[:, None] == np.asarray(levels[1:])[None, :]).astype(float))
+                seen = sorted({as_level(v) for v, u in zip(values, unknown) if u})
+                raise InvalidSurvivalData(key="refit.err.unknown_level", column=col, values=", ".join(seen[:5]), rows=row_list(unknown))
+            onehot = np.zeros((len(values), len(levels) - 1))
+            rows = np.flatnonzero(codes > 0)
+            onehot[rows, codes[rows] - 1] = 1.0
+            parts.append(onehot)
         return np.hstack(parts) if parts else np.zeros((len(df), 0))
 
     def to_dict(self) -> dict[str, Any]:

@@ -136,11 +136,34 @@ class SurvivalModel:
 
     def survival(self, df: pd.DataFrame, times: Iterable[float]) -> tuple[np.ndarray, np.ndarray]:
         """S(t | x) from the point model, shape = (n, T), and from each member, shape = (M, n, T)."""
+        return self.survival_from_design(self.encoder.transform(df), times)
+
+    def survival_from_design(self, X: np.ndarray, times: Iterable[float]) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`survival`, for rows already encoded (``X`` from ``encoder.transform``)."""
+        from kneeai.survival.breslow import interpolate_hazard
+
         t = self.check_times(times)
-        X = self.encoder.transform(df)
         point = self.point.survival_at(X, t)
-        members = np.stack([m.survival_at(X, t) for m in self.members]) if self.members else np.zeros((0, *point.shape))
+        if not self.members:
+            return point, np.zeros((0, *point.shape))
+        # All members at once: one interpolation of the stacked baselines, one matrix of log hazards.
+        h0 = interpolate_hazard(self.grid, self._member_baselines(), t)
+        if self.kind == "cox":
+            log_h = X @ self._member_coefs().T
+        else:
+            log_h = np.stack([m.predict(X) for m in self.members], axis=1)
+        members = np.exp(-np.exp(log_h.T)[:, :, None] * h0[:, None, :])
         return point, members
+
+    def _member_baselines(self) -> np.ndarray:
+        if getattr(self, "_h0_stack", None) is None:
+            self._h0_stack = np.stack([m.cum_baseline_hazard_ for m in self.members])
+        return self._h0_stack
+
+    def _member_coefs(self) -> np.ndarray:
+        if getattr(self, "_coef_stack", None) is None:
+            self._coef_stack = np.stack([m.coef_ for m in self.members])
+        return self._coef_stack
 
     def survival_band(self, df: pd.DataFrame, times: Iterable[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(point, low, high), each shape = (n, T)."""

@@ -158,18 +158,23 @@ def contributions(inp: RiskInput, model: SurvivalModel) -> dict[str, float]:
     inputs outside S set to the reference. Values sum to the patient's log hazard minus the
     reference's; positive pushes the risk up.
     """
-    ref = {c: model.encoder.reference[c] for c in model.features}
     names = [f for f in INPUT_FIELDS if COLUMN_OF[f] in model.features]
     patient_rows, weights = _rows(inp, model)
-    patient = patient_rows.to_dict("records")
+    # Encode the patient and the reference once, then build every coalition by swapping design
+    # columns: a few hundred rows through pandas each time would dominate the panel's latency.
+    xp = model.encoder.transform(patient_rows)
+    xr = model.encoder.transform(pd.DataFrame([{c: model.encoder.reference[c] for c in model.features}]))[0]
+    slices = model.encoder.feature_slices()
     n = len(names)
     coalitions = [frozenset(c) for r in range(n + 1) for c in combinations(names, r)]
-    records = []
+    blocks = []
     for s in coalitions:
-        outside = {COLUMN_OF[f]: ref[COLUMN_OF[f]] for f in names if f not in s}
-        records += [{**row, **outside} for row in patient]
-    frame = pd.DataFrame.from_records(records, columns=list(model.features))
-    lh = model.log_hazard(frame).reshape(len(coalitions), len(weights))
+        x = xp.copy()
+        for f in names:
+            if f not in s:
+                x[:, slices[COLUMN_OF[f]]] = xr[slices[COLUMN_OF[f]]]
+        blocks.append(x)
+    lh = model.point.predict(np.vstack(blocks)).reshape(len(coalitions), len(weights))
     value = dict(zip(coalitions, lh @ weights))
     out = {}
     for f in names:
@@ -188,7 +193,7 @@ def model_risk(inp: RiskInput, model: SurvivalModel, times: Sequence[float] = CU
     grid = np.unique(np.concatenate([np.asarray(times, dtype=float), np.asarray(RISK_HORIZONS_YEARS, dtype=float)]))
     grid = grid[grid <= model.max_time + 1e-9]
     rows, w = _rows(inp, model)
-    point, members = model.survival(rows, grid)
+    point, members = model.survival_from_design(model.encoder.transform(rows), grid)
     s_point = w @ point
     s_members = np.einsum("k,mkt->mt", w, members)
     low, high = interval(s_point, s_members)
