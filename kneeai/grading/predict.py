@@ -49,7 +49,8 @@ def grade_batch(crops: list[KneeCrop], grader: Grader | None = None, gates: list
         both = grader.model(torch.cat([x, torch.flip(x, dims=[3])]))
     plain, flipped = both[: len(crops)], both[len(crops) :]
     T = grader.temperature
-    probs = torch.softmax((plain + flipped) / 2 / T, 1).numpy().astype(np.float64)
+    logits = (plain + flipped) / 2 if grader.flip_average else plain
+    probs = torch.softmax(logits / T, 1).numpy().astype(np.float64)
     p_plain = torch.softmax(plain / T, 1).numpy()
     p_flip = torch.softmax(flipped / T, 1).numpy()
     gates = gates or [None] * len(crops)

@@ -56,6 +56,7 @@ def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None) ->
         "architecture": ARCHITECTURE,
         "input_size": SETTINGS.input_size,
         "temperature": metrics["temperature"],
+        "flip_average": metrics.get("flip_average", True),
         "training_data": TRAINING_DATA,
         "train_config": config,
         "val": metrics["val"],
@@ -70,7 +71,8 @@ def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None) ->
     val = metrics["val"]
     entry = register(name, {
         "kind": "kl_grader", "model_id": model_id, "architecture": ARCHITECTURE, "input_size": SETTINGS.input_size,
-        "temperature": metrics["temperature"], "training_data": TRAINING_DATA, "format": "torch state_dict (weights_only)",
+        "temperature": metrics["temperature"], "flip_average": metrics.get("flip_average", True),
+        "training_data": TRAINING_DATA, "format": "torch state_dict (weights_only)",
         "metrics_val": {k: val[k] for k in ("accuracy", "qwk", "mae", "ece", "sensitivity", "specificity")},
     }, wdir)
     register(METRICS_FILE, {"kind": "model_card_metrics", "for": name}, wdir)

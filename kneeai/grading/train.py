@@ -165,7 +165,7 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
         return loss
 
     opt.step(closure)
-    return float(log_t.exp())
+    return float(log_t.detach().exp())
 
 
 def _seed_everything(seed: int) -> None:
@@ -286,20 +286,25 @@ def finalize(out: Path, xva: torch.Tensor, yva: torch.Tensor, names: list[str], 
     flipped = predict_logits(model, xva, device, flip=True)
     y = yva.numpy()
     raw_plain = grading_metrics(torch.softmax(plain, 1).numpy(), y)
-    tta_logits = (plain + flipped) / 2
-    raw_tta = grading_metrics(torch.softmax(tta_logits, 1).numpy(), y)
-    temperature = fit_temperature(tta_logits, yva)
-    cal_probs = torch.softmax(tta_logits / temperature, 1).numpy()
+    raw_tta = grading_metrics(torch.softmax((plain + flipped) / 2, 1).numpy(), y)
+    # Flip averaging is kept only if it pays on val (accuracy + QWK); the mirrored prediction is
+    # computed either way, for the flip-disagreement uncertainty.
+    flip_average = raw_tta["accuracy"] + raw_tta["qwk"] > raw_plain["accuracy"] + raw_plain["qwk"]
+    chosen = (plain + flipped) / 2 if flip_average else plain
+    temperature = fit_temperature(chosen, yva)
+    cal_probs = torch.softmax(chosen / temperature, 1).numpy()
     final = grading_metrics(cal_probs, y)
     state = {k: v.contiguous().cpu() for k, v in model.state_dict().items()}
     torch.save(state, out / "model.pt")
     np.savez_compressed(out / "val_predictions.npz", probs=cal_probs, y=y, names=np.array(names))
-    metrics = {"architecture": ARCHITECTURE, "temperature": temperature, "val_plain_uncalibrated": raw_plain,
+    metrics = {"architecture": ARCHITECTURE, "temperature": temperature, "flip_average": flip_average,
+               "val_plain_uncalibrated": raw_plain,
                "val_flip_tta_uncalibrated": raw_tta, "val": final, "history": history,
-               "ece_before_calibration": raw_tta["ece"], "ece_after_calibration": final["ece"]}
+               "ece_before_calibration": (raw_tta if flip_average else raw_plain)["ece"],
+               "ece_after_calibration": final["ece"]}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     log(f"final val: acc {final['accuracy']:.3f} qwk {final['qwk']:.3f} mae {final['mae']:.3f} "
-        f"ece {final['ece']:.3f} T={temperature:.2f}")
+        f"ece {final['ece']:.3f} T={temperature:.2f} flip_average={flip_average}")
     return metrics
 
 
@@ -311,9 +316,18 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("--" + f.replace("_", "-"), type=int, default=getattr(TrainConfig, f))
     for f in ("lr", "label_sigma"):
         ap.add_argument("--" + f.replace("_", "-"), type=float, default=getattr(TrainConfig, f))
+    ap.add_argument("--finalize-only", action="store_true", help="redo the calibration step of a finished run")
     a = ap.parse_args(argv)
-    cfg = TrainConfig(**{k: v for k, v in vars(a).items()})
-    train(cfg)
+    only = a.finalize_only
+    cfg = TrainConfig(**{k: v for k, v in vars(a).items() if k != "finalize_only"})
+    if only:
+        out = Path(cfg.out)
+        torch.set_num_threads(cfg.threads)
+        xva, yva, names = load_split(Path(cfg.data) / "val", cfg.limit_per_grade)
+        history = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)["history"]
+        finalize(out, xva, yva, names, history, cfg, "cpu")
+    else:
+        train(cfg)
     return 0
 
 

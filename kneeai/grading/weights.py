@@ -27,6 +27,8 @@ class Grader:
     model: torch.nn.Module
     info: ModelInfo
     temperature: float
+    # Average the film's and its mirror image's logits (only when that paid on val).
+    flip_average: bool = True
 
 
 @lru_cache(maxsize=2)
@@ -42,4 +44,5 @@ def load_grader(name: str = GRADER_FILE, allow_placeholder: bool = True) -> Grad
     model = build_model(pretrained=False)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval().to(memory_format=torch.channels_last)
-    return Grader(model, ModelInfo(entry.get("model_id", name), entry["sha256"]), float(entry.get("temperature", 1.0)))
+    return Grader(model, ModelInfo(entry.get("model_id", name), entry["sha256"]), float(entry.get("temperature", 1.0)),
+                  bool(entry.get("flip_average", True)))
