@@ -15,6 +15,7 @@ from kneeai.imaging.crop import crop_knee, is_single_knee
 from kneeai.imaging.draw import film_with_boxes
 from kneeai.io import load_radiograph
 from kneeai.schemas import CropBox, GradeResult, KneeCrop, Radiograph
+from kneeai.store.registry import record_grading
 from ui.loaders import grader
 from ui.state import Key, clear_image, get, lang, put
 from ui.widgets import page_header, show_error, tr
@@ -108,6 +109,12 @@ def _grade_crops(crops: list[KneeCrop]) -> None:
                 results[i] = grade(crop, allow_outside_use=allow, grader=grader())
             except KneeAIError as exc:
                 errors[i] = exc
+                continue
+            try:
+                # Every grading goes into the audit trail, saved as a visit or not.
+                record_grading(results[i], crop.source_sha256, subject=get(Key.PATIENT_PSEUDONYM))
+            except KneeAIError as exc:
+                show_error(exc)
     put(Key.CROPS, crops)
     put(Key.GRADES, results)
     put(Key.ACTIVE_CROP, min(results) if results else 0)

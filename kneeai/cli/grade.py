@@ -53,24 +53,27 @@ def result_record(path: str, r: GradeResult) -> dict:
     return rec
 
 
-def _grade_file(path: Path, allow: bool) -> list[tuple[str, GradeResult]]:
+def _grade_file(path: Path, allow: bool) -> list[tuple[str, GradeResult, str]]:
+    """Grade every knee on the film at ``path``: (name, result, sha256 of the file)."""
     from kneeai.grading.predict import grade
     from kneeai.imaging.crop import crop_knee, is_single_knee
     from kneeai.io import load_radiograph
 
     rad = load_radiograph(path)
     if is_single_knee(rad):
-        return [(str(path), grade(crop_knee(rad), allow_outside_use=allow))]
+        return [(str(path), grade(crop_knee(rad), allow_outside_use=allow), rad.sha256)]
     from kneeai.imaging.localize import guess_knee_boxes
 
     out = []
     for i, (box, lat) in enumerate(guess_knee_boxes(rad), start=1):
-        out.append((f"{path}#{lat or i}", grade(crop_knee(rad, box, lat), allow_outside_use=allow)))
+        out.append((f"{path}#{lat or i}", grade(crop_knee(rad, box, lat), allow_outside_use=allow), rad.sha256))
     return out
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+
+    from kneeai.store.registry import record_grading
 
     files = list(iter_inputs(args.paths))
     failed = 0
@@ -82,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
             msg = exc.message(args.lang)
             print(json.dumps({"path": str(path), "error": msg}, ensure_ascii=False) if args.json else f"{path}\t{t('cli.error', args.lang)}: {msg}", flush=True)
             continue
-        for name, r in results:
+        for name, r, sha in results:
+            record_grading(r, sha)
             if args.json:
                 print(json.dumps(result_record(name, r), ensure_ascii=False), flush=True)
             else:
