@@ -28,6 +28,9 @@ else:
     v = card["val"]
     st.markdown("### " + tr("card.performance_title"))
     st.caption(tr("card.performance_caption", model_id=card["model_id"]))
+    missed = [k for k, (op, target) in TARGETS.items() if not (v[k] >= target if op == ">=" else v[k] <= target)]
+    if missed:
+        st.warning(tr("card.targets_missed"), icon=":material/warning:")
     cols = st.columns(4)
     for col, (k, (op, target)) in zip(cols, TARGETS.items()):
         col.metric(tr(f"card.metric.{k}"), f"{v[k]:.3f}", help=tr("card.target", op=op, target=target))
@@ -45,7 +48,7 @@ else:
 
 st.markdown("### " + tr("card.published_title"))
 st.caption(tr("card.published_caption"))
-st.dataframe(pd.DataFrame(comparison_rows(card)), hide_index=True, width="stretch")
+st.dataframe(pd.DataFrame(comparison_rows(card)).fillna("–"), hide_index=True, width="stretch")
 st.markdown("### " + tr("card.failures_title"))
 st.write(tr("card.failures"))
 st.markdown("### " + tr("card.credits_title"))

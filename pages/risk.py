@@ -84,6 +84,11 @@ probabilities = tuple(grade.probabilities) if source == "image" and grade is not
 _, problems = check_fields(values)
 if not problems and values["kl_grade"] is None and probabilities is None:
     problems = [InvalidClinicalInput("error.missing_clinical", field="kl_grade")]
+if all(values[k] is None for k in ("age", "sex", "bmi", "womac_pain")):
+    # Nothing typed yet: a calm prompt, not four red errors.
+    st.info(tr("risk.enter_inputs"), icon=":material/edit:")
+    st.session_state.pop(Key.RISK, None)
+    st.stop()
 if problems:
     for p in problems:
         show_error(p)

@@ -42,7 +42,7 @@ def comparison_rows(card: dict | None) -> list[dict]:
         v = card["val"]
         rows.append({"study": "KneeAI (this model)", "model": card["architecture"], "data": "this dataset's val split (826 knees)",
                      "accuracy": round(v["accuracy"], 3), "kappa": round(v["qwk"], 3), "mae": round(v["mae"], 3),
-                     "note": "val, after flip averaging and temperature scaling; the test split is held out elsewhere"})
+                     "note": "val, after temperature scaling; the test split is held out elsewhere"})
     return rows
 
 
