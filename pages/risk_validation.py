@@ -44,7 +44,8 @@ done = v["done_when"]
 
 
 def _mark(ok: bool) -> str:
-    return ("✅ " if ok else "❌ ") + tr("risk.validation.pass" if ok else "risk.validation.fail")
+    # Material icons ship with Streamlit; emoji need a font the browser may not have.
+    return (":green[:material/check_circle:] " if ok else ":red[:material/cancel:] ") + tr("risk.validation.pass" if ok else "risk.validation.fail")
 
 
 st.markdown("- " + tr("risk.validation.check_c", ds=f"{by['deepsurv']['harrell_c']:.3f}", true=f"{by['true_risk']['harrell_c']:.3f}",
