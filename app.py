@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kneeai.i18n import LANGUAGE_NAMES, LANGUAGES, t  # noqa: E402
 from ui.navigation import PAGES  # noqa: E402
 from ui.state import Key, get, lang, put  # noqa: E402
+from ui.widgets import ROUTED_FLAG  # noqa: E402
 
 
 def sidebar() -> None:
@@ -43,6 +44,7 @@ def main() -> None:
         for path, title, icon, default in PAGES
     ]
     nav = st.navigation(pages)
+    st.session_state[ROUTED_FLAG] = True
     sidebar()
     nav.run()
 

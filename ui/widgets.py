@@ -9,7 +9,7 @@ from kneeai.errors import KneeAIError
 from kneeai.i18n import t
 from ui.state import lang
 
-__all__ = ["tr", "page_header", "show_error", "coming_soon", "intended_use"]
+__all__ = ["tr", "page_header", "show_error", "coming_soon", "intended_use", "ensure_routed", "ROUTED_FLAG"]
 
 
 def tr(key: str, **params: Any) -> str:
@@ -20,7 +20,26 @@ def intended_use() -> None:
     st.caption(":material/medical_information: " + tr("app.intended_use"))
 
 
+ROUTED_FLAG = "_routed_by_app"
+
+
+def ensure_routed() -> None:
+    """Send a page opened straight from its URL through app.py.
+
+    On a session's first request for /patient, Streamlit runs pages/patient.py on its own (the
+    legacy pages/ folder routing), without the sidebar, the language or the page list. app.py
+    sets a flag on every run; a page that does not see it restarts the session at app.py.
+    """
+    if not st.session_state.get(ROUTED_FLAG):
+        from kneeai.i18n import LANGUAGES
+
+        if st.query_params.get("lang") in LANGUAGES:
+            st.session_state["lang"] = st.query_params["lang"]
+        st.switch_page("app.py")
+
+
 def page_header(title_key: str) -> None:
+    ensure_routed()
     st.title(tr(title_key))
     intended_use()
 

@@ -68,7 +68,10 @@ def test_blank_noise_and_text_are_rejected_with_their_reasons(grader):
         "gate.reason.noise": [rng.random((224, 224)).astype(np.float32),
                               np.clip(rng.normal(0.5, 0.15, (224, 224)), 0, 1).astype(np.float32)],
         "gate.reason.screenshot": [ood_set.to_grey(ood_set.text_screenshot(rng, dark=d, font_size=s))
-                                   for d in (False, True) for s in (11, 16)],
+                                   for d in (False, True) for s in (11, 16)]
+        # Computer-drawn gradients: smooth like anatomy, but without a film's fine texture.
+        + [np.tile(np.linspace(0, 1, 224, dtype=np.float32), (224, 1)),
+           np.clip(1 - np.hypot(*np.mgrid[-1:1:224j, -1:1:224j]), 0, 1).astype(np.float32)],
     }
     for reason, images in cases.items():
         for x in images:
