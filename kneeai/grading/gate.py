@@ -79,8 +79,10 @@ VAL_QUANTILE = 0.995
 # A film with metal at the joint is called a prosthesis only if, with the metal filled in, it
 # is within this multiple of the density threshold: the rest must look like a knee (white
 # icons and diagrams also have "metal"). Metal's shadows and the altered bone shape disturb the
-# features, hence the slack; painted-in prostheses on the example knees score 0.5-1.2.
-PROSTHESIS_DENSITY_SLACK = 2.0
+# features, hence the slack. With the shipped grader, 100 val knees with a painted-in
+# prosthesis score 0.3-2.0, white icons 4.4-4.8 and chest phantoms with metal 4.0-5.5. Either
+# way the film is refused; only the stated reason depends on this.
+PROSTHESIS_DENSITY_SLACK = 3.0
 
 # Every reason key the gate may give, in the order the checks run ("unknown" is the callers'
 # fallback when a result carries no reason).
@@ -337,17 +339,22 @@ def _read_grey(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L"), np.float32) / 255.0
 
 
-def _crossfit_rejection(d2: np.ndarray, patients: list[str], quantile: float, seed: int) -> float:
-    """Share of knees rejected by a threshold set on the other half of the patients (2 folds):
-    an honest estimate of the rejection rate on knees the threshold was not tuned on."""
+def _crossfit_rejection(d2: np.ndarray, patients: list[str], quantile: float, seed: int, repeats: int = 20) -> float:
+    """Share of knees rejected by a threshold set on the other half of the patients (2 folds),
+    averaged over ``repeats`` random splits: an estimate of the rejection rate on knees the
+    threshold was not tuned on (one split of ~400 knees is too noisy at a 0.5% tail)."""
     ids = sorted(set(patients))
-    fold_of = dict(zip(np.random.default_rng(seed).permutation(ids), np.arange(len(ids)) % 2))
-    fold = np.array([fold_of[p] for p in patients])
-    rejected = 0
-    for k in (0, 1):
-        threshold = np.quantile(d2[fold != k], quantile)
-        rejected += int((d2[fold == k] > threshold).sum())
-    return rejected / max(len(d2), 1)
+    rng = np.random.default_rng(seed)
+    shares = []
+    for _ in range(repeats):
+        fold_of = dict(zip(rng.permutation(ids), np.arange(len(ids)) % 2))
+        fold = np.array([fold_of[p] for p in patients])
+        rejected = 0
+        for k in (0, 1):
+            threshold = np.quantile(d2[fold != k], quantile)
+            rejected += int((d2[fold == k] > threshold).sum())
+        shares.append(rejected / max(len(d2), 1))
+    return float(np.mean(shares))
 
 
 def _fit(args: argparse.Namespace) -> int:
