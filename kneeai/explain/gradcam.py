@@ -1,8 +1,9 @@
 """Grad-CAM (Selvaraju et al. 2017) with captum's LayerGradCam on the grader's last MBConv block.
 
-The grade averages the plain and mirrored crop, so the map does too: Grad-CAM of the mirrored
-crop is mirrored back and averaged with the plain one. The 7x7 map is upsampled bilinearly to
-the crop and scaled to [0, 1] (its maximum becomes 1).
+The map explains the grade the way it was computed: when the grader averages the plain and
+mirrored crop (``Grader.flip_average``), Grad-CAM of the mirrored crop is mirrored back and
+averaged with the plain one; otherwise the plain crop alone is explained. The 7x7 map is
+upsampled bilinearly to the crop and scaled to [0, 1] (its maximum becomes 1).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from torch import nn
 from kneeai.explain.regions import region_shares
 from kneeai.schemas import Explanation, KneeCrop
 
-__all__ = ["gradcam", "target_grade_for", "normalise_map"]
+__all__ = ["gradcam", "target_grade_for", "flip_averaged", "normalise_map"]
 
 
 def normalise_map(m: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -23,10 +24,16 @@ def normalise_map(m: torch.Tensor | np.ndarray) -> np.ndarray:
     return (a / top).astype(np.float32) if top > 0 else np.zeros_like(a, np.float32)
 
 
-def target_grade_for(model: nn.Module, x: torch.Tensor) -> int:
-    """The grade the grader gives ``x`` (shape = (1, 3, H, W)), flip-averaged like grading."""
+def flip_averaged(grader) -> bool:
+    return bool(getattr(grader, "flip_average", True))
+
+
+def target_grade_for(grader, x: torch.Tensor) -> int:
+    """The grade the grader gives ``x`` (shape = (1, 3, H, W)), computed as grading does."""
     with torch.no_grad():
-        both = model(torch.cat([x, torch.flip(x, dims=[3])]))
+        if not flip_averaged(grader):
+            return int(grader.model(x)[0].argmax())
+        both = grader.model(torch.cat([x, torch.flip(x, dims=[3])]))
     return int(((both[0] + both[1]) / 2).argmax())
 
 
@@ -45,11 +52,12 @@ def gradcam(crop: KneeCrop, grader, target_grade: int | None = None, layer: nn.M
     model = grader.model
     layer = layer if layer is not None else gradcam_layer(model)
     x = to_tensor([crop.pixels])
-    target = target_grade_for(model, x) if target_grade is None else int(target_grade)
+    target = target_grade_for(grader, x) if target_grade is None else int(target_grade)
+    flip = flip_averaged(grader)
     with torch.enable_grad():
-        attr = LayerGradCam(model, layer).attribute(torch.cat([x, torch.flip(x, dims=[3])]), target=target,
-                                                    relu_attributions=True)
-    cam = (attr[0:1] + torch.flip(attr[1:2], dims=[3])).detach() / 2
+        attr = LayerGradCam(model, layer).attribute(torch.cat([x, torch.flip(x, dims=[3])]) if flip else x,
+                                                    target=target, relu_attributions=True)
+    cam = ((attr[0:1] + torch.flip(attr[1:2], dims=[3])) / 2 if flip else attr[0:1]).detach()
     heat = normalise_map(LayerAttribution.interpolate(cam, tuple(crop.pixels.shape), interpolate_mode="bilinear")[0, 0])
     return Explanation(heatmap=heat, method="gradcam", target_grade=target,
                        regions=region_shares(heat, crop.pixels, crop.laterality))

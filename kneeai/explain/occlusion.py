@@ -40,7 +40,7 @@ def occlusion(crop: KneeCrop, grader, target_grade: int | None = None, window: i
     model = grader.model
     temperature = float(getattr(grader, "temperature", 1.0))
     x = to_tensor([crop.pixels])
-    target = target_grade_for(model, x) if target_grade is None else int(target_grade)
+    target = target_grade_for(grader, x) if target_grade is None else int(target_grade)
 
     def probability(inputs: torch.Tensor) -> torch.Tensor:
         return torch.softmax(model(inputs) / temperature, 1)

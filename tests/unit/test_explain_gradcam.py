@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,27 @@ def test_gradcam_peaks_where_the_evidence_is(cell):
     assert _quadrant_shares(e.heatmap)[quadrant] > 0.99
 
 
+def test_gradcam_follows_the_graders_flip_averaging():
+    # A model that only sees the left half of each cell: a stripe in the left half of cell
+    # (1, 1) is seen on the plain crop, a dimmer one in the right half of cell (1, 5) only on
+    # the mirrored crop, where it lands in cell (1, 1) and is mirrored back to cell (1, 5).
+    model = PatchBrightness().eval()
+    with torch.no_grad():
+        model.features.weight[:, :, :, CELL // 2 :] = 0.0
+    x = np.full((224, 224), 0.2, np.float32)
+    x[32:64, 32:48] = 1.0
+    x[32:64, 176:192] = 0.7
+    crop = KneeCrop(pixels=x, laterality=None, box=None)
+    plain_only = Grader(model, ModelInfo("tiny", "0" * 64), 1.0, flip_average=False)
+    averaged = Grader(model, ModelInfo("tiny", "0" * 64), 1.0, flip_average=True)
+    single = gradcam(crop, plain_only, target_grade=4, layer=model.features).heatmap
+    both = gradcam(crop, averaged, target_grade=4, layer=model.features).heatmap
+    assert _quadrant_shares(single)["upper_left"] > 0.99
+    assert 0.2 < _quadrant_shares(both)["upper_right"] < 0.6
+    r, c = np.unravel_index(np.argmax(both), both.shape)
+    assert (r // CELL, c // CELL) == (1, 1)
+
+
 def test_gradcam_defaults_to_the_predicted_grade_and_can_show_no_evidence():
     grader = _tiny()
     crop = _evidence_crop(2, 2)
@@ -170,8 +192,8 @@ def test_sanity_check_randomised_weights_change_the_map(knee_crops):
     for crop in knee_crops:
         original = gradcam(crop, grader)
         g = original.target_grade
-        top_rho.append(_rho(original.heatmap, gradcam(crop, Grader(top, grader.info, 1.0), g).heatmap))
-        full_rho.append(_rho(original.heatmap, gradcam(crop, Grader(full, grader.info, 1.0), g).heatmap))
+        top_rho.append(_rho(original.heatmap, gradcam(crop, replace(grader, model=top), g).heatmap))
+        full_rho.append(_rho(original.heatmap, gradcam(crop, replace(grader, model=full), g).heatmap))
         noisy = KneeCrop(pixels=np.clip(crop.pixels + rng.normal(0, 0.01, crop.pixels.shape), 0, 1).astype(np.float32),
                          laterality=crop.laterality, box=None)
         noise_rho.append(_rho(original.heatmap, gradcam(noisy, grader, g).heatmap))
