@@ -29,32 +29,36 @@ def free_port() -> int:
 def streamlit_server(db_path: Path, timeout: float = 90) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "KNEEAI_DB": str(db_path), "DATABASE_URL": f"sqlite:///{db_path}"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-            if proc.poll() is not None:
-                raise RuntimeError("streamlit exited: " + proc.stdout.read().decode(errors="replace")[-2000:])
-        else:
-            raise RuntimeError("streamlit did not become healthy")
-        yield url
-    finally:
-        proc.terminate()
+    # A log file, not a pipe: a pipe nobody reads fills up and stalls the server.
+    log_path = db_path.parent / f"streamlit-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                try:
+                    with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    time.sleep(0.5)
+                if proc.poll() is not None:
+                    raise RuntimeError("streamlit exited: " + log_path.read_text(errors="replace")[-2000:])
+            else:
+                raise RuntimeError("streamlit did not become healthy")
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
 @contextlib.contextmanager
