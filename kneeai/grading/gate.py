@@ -438,6 +438,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     val_pixels = [_read_grey(p) for p, _ in val]
     val_results = [check(knee_crop(x, p.stem), grader, density=density) for x, (p, _) in zip(val_pixels, val)]
     rejected_val = [p.name for (p, _), r in zip(val, val_results) if not r.accepted]
+    by_grade = {str(k): summarise([r for (_, g), r in zip(val, val_results) if g == k]) for k in range(5)}
 
     # Knees as another hospital might send them: looser crop, other exposure, slight rotation.
     shifted: dict[str, list[GateResult]] = {}
@@ -470,6 +471,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         "density_used": density is not None,
         "threshold": None if density is None else density.threshold,
         "val_knees": {**summarise(val_results), "target_max_rejected_share": 0.01, "rejected_files": rejected_val,
+                      "by_kl_grade": by_grade,
                       "note": "in-sample: the density threshold is the 99.5th percentile of val; see "
                               "val_rejected_share_crossfit for knees the threshold was not tuned on"},
         "val_rejected_share_crossfit": None if density is None else density.val_crossfit_rejected_share,

@@ -128,8 +128,8 @@ def test_occlusion_finds_the_evidence_and_batches_its_perturbations():
     crop = _evidence_crop(1, 5)
     grader.model.calls = 0
     e = occlusion(crop, grader, target_grade=4)
-    # One forward for the plain input plus 49 occluded copies in batches of 25.
-    assert grader.model.calls == 1 + 2
+    # One forward for the plain input plus 49 occluded copies in batches of 16.
+    assert grader.model.calls == 1 + 4
     r, c = np.unravel_index(np.argmax(e.heatmap), e.heatmap.shape)
     assert (r // CELL, c // CELL) == (1, 5)
     assert _quadrant_shares(e.heatmap)["upper_right"] > 0.99
