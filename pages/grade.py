@@ -106,7 +106,7 @@ def _grade_crops(crops: list[KneeCrop]) -> None:
     with st.spinner(tr("grade.running")):
         for i, crop in enumerate(crops):
             try:
-                results[i] = grade(crop, allow_outside_use=allow, grader=grader())
+                results[i] = grade(crop, allow_outside_use=allow, grader=grader(), radiograph=get(Key.RADIOGRAPH))
             except KneeAIError as exc:
                 errors[i] = exc
                 continue

@@ -74,18 +74,21 @@ def grade_batch(crops: list[KneeCrop], grader: Grader | None = None, gates: list
 
 
 def grade(source: Radiograph | KneeCrop | np.ndarray, *, check_gate: bool = True, allow_outside_use: bool = False,
-          grader: Grader | None = None) -> GradeResult:
+          grader: Grader | None = None, radiograph: Radiograph | None = None) -> GradeResult:
     """Grade one knee.
 
     The out-of-distribution gate runs first; a rejected input raises :class:`NotAKnee` unless
     ``allow_outside_use`` is set, in which case the result is marked ``outside_validated_use``.
+    ``radiograph`` is the film a crop came from, so the gate can also judge the whole film (a
+    colour photograph is refused from its colour, which the grey crop no longer shows).
     """
     crop = as_crop(source)
     gate = None
     if check_gate:
         from kneeai.grading.gate import check
 
-        gate = check(crop, grader=grader)
+        film = source if isinstance(source, Radiograph) else radiograph
+        gate = check(crop, grader=grader, radiograph=film)
         if not gate.accepted and not allow_outside_use:
             raise NotAKnee(detail_key=gate.reason, detail=_reason_text(gate.reason))
     return grade_batch([crop], grader, [gate])[0]

@@ -21,6 +21,7 @@ import numpy as np
 
 from kneeai.config import SETTINGS
 from kneeai.errors import ImageTooLarge, NoPixelData, UnreadableImage, UnsupportedCodec, UnsupportedPhotometric
+from kneeai.imaging.appearance import colourfulness
 from kneeai.schemas import Laterality, Radiograph
 
 __all__ = ["read_dicom", "is_rust_panic", "META_KEYWORDS", "IDENTIFYING_KEYWORDS", "SUPPORTED_PHOTOMETRIC"]
@@ -135,8 +136,9 @@ def _read(data: bytes, sha256: str, bare: bool) -> Radiograph:
     warn: list[str] = []
     if frames > 1:
         warn.append("warn.multiframe")
+    colour_score = 0.0
     if photometric in _COLOUR:
-        pixels, coloured = _colour_to_grey(arr, ds, photometric)
+        pixels, coloured, colour_score = _colour_to_grey(arr, ds, photometric)
         if coloured:
             warn.append("warn.colour_converted")
     else:
@@ -151,6 +153,7 @@ def _read(data: bytes, sha256: str, bare: bool) -> Radiograph:
         identifiers=_strings(ds, IDENTIFYING_KEYWORDS),
         warnings=tuple(warn),
         sha256=sha256,
+        colourfulness=colour_score,
     )
 
 
@@ -316,8 +319,9 @@ def _stretch(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip((x - np.float32(lo)) * np.float32(1.0 / (hi - lo)), 0.0, 1.0)
 
 
-def _colour_to_grey(arr: np.ndarray, ds: Any, photometric: str) -> tuple[np.ndarray, bool]:
-    """Luma of a colour image, stretched to [0, 1]; the flag says whether it had any colour."""
+def _colour_to_grey(arr: np.ndarray, ds: Any, photometric: str) -> tuple[np.ndarray, bool, float]:
+    """Luma of a colour image, stretched to [0, 1]; whether it had any colour, and how much
+    (``kneeai.imaging.appearance.colourfulness``)."""
     from pydicom.pixels.processing import apply_color_lut
 
     if photometric == "PALETTE COLOR":
@@ -330,7 +334,8 @@ def _colour_to_grey(arr: np.ndarray, ds: Any, photometric: str) -> tuple[np.ndar
     grey = rgb @ _LUMA
     top = float(max(rgb.max(), 1.0))
     coloured = bool(np.abs(rgb - grey[..., None]).max() > top * 2 / 255)
-    return _stretch(grey, float(grey.min()), float(grey.max())), coloured
+    score = colourfulness(np.clip(rgb / top, 0.0, 1.0)) if coloured else 0.0
+    return _stretch(grey, float(grey.min()), float(grey.max())), coloured, score
 
 
 def _spacing(ds: Any) -> tuple[float, float] | None:

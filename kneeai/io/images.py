@@ -22,6 +22,7 @@ import numpy as np
 
 from kneeai.config import SETTINGS
 from kneeai.errors import ImageTooLarge, UnreadableImage
+from kneeai.imaging.appearance import colourfulness
 from kneeai.schemas import Radiograph
 
 __all__ = ["read_image", "PIL_FORMATS"]
@@ -73,7 +74,7 @@ def read_image(data: bytes, fmt: str, sha256: str = "") -> Radiograph:
         except Exception as exc:
             raise UnreadableImage("intake.error.truncated_image") from exc
 
-    pixels, bits, coloured = _to_grey(img)
+    pixels, bits, coloured, colour_score = _to_grey(img)
     container = {"I;16": 16, "I;16L": 16, "I;16B": 16, "I;16N": 16, "I": 32, "F": 32}.get(img.mode, 8)
     warn = []
     if pages > 1:
@@ -92,6 +93,7 @@ def read_image(data: bytes, fmt: str, sha256: str = "") -> Radiograph:
         identifiers={},
         warnings=tuple(warn),
         sha256=sha256,
+        colourfulness=colour_score,
     )
 
 
@@ -100,8 +102,8 @@ def _bomb_pixels(message: str) -> str:
     return found.group(1) if found else "?"
 
 
-def _to_grey(img) -> tuple[np.ndarray, int, bool]:  # noqa: ANN001 - a PIL.Image.Image
-    """(pixels in [0, 1], bits per sample used for scaling, had colour?)."""
+def _to_grey(img) -> tuple[np.ndarray, int, bool, float]:  # noqa: ANN001 - a PIL.Image.Image
+    """(pixels in [0, 1], bits per sample used for scaling, had colour?, colourfulness)."""
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         arr = np.asarray(img)
@@ -109,22 +111,23 @@ def _to_grey(img) -> tuple[np.ndarray, int, bool]:  # noqa: ANN001 - a PIL.Image
             arr = arr[..., 0]
         lo = int(arr.min()) if arr.size else 0
         if lo < 0:  # signed 32-bit data has no natural range: stretch it
-            return _stretch(arr), 32, False
+            return _stretch(arr), 32, False, 0.0
         bits = max(8, int(arr.max()).bit_length()) if arr.size else 8
-        return (arr.astype(np.float32) / np.float32(2**bits - 1)), bits, False
+        return (arr.astype(np.float32) / np.float32(2**bits - 1)), bits, False, 0.0
     if mode == "F":
         arr = np.asarray(img, dtype=np.float32)
         if arr.size and (arr.min() < 0 or arr.max() > 1):
             arr = _stretch(arr)
-        return arr, 32, False
+        return arr, 32, False, 0.0
     if mode in ("1", "L"):
-        return np.asarray(img.convert("L"), dtype=np.float32) / 255.0, 8, False
+        return np.asarray(img.convert("L"), dtype=np.float32) / 255.0, 8, False, 0.0
     if mode in ("LA", "La"):
-        return np.asarray(img.getchannel(0), dtype=np.float32) / 255.0, 8, False
+        return np.asarray(img.getchannel(0), dtype=np.float32) / 255.0, 8, False, 0.0
     rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0  # drops alpha, resolves P/CMYK
     grey = rgb @ _LUMA
     coloured = bool(np.abs(rgb - grey[..., None]).max() > _GREY_TOLERANCE)
-    return np.clip(grey, 0.0, 1.0), 8, coloured
+    # How colourful, not just whether: one coloured annotation must not make a film a photo.
+    return np.clip(grey, 0.0, 1.0), 8, coloured, colourfulness(rgb) if coloured else 0.0
 
 
 def _stretch(arr: np.ndarray) -> np.ndarray:

@@ -147,7 +147,7 @@ def summarize_radiograph(
 
     crop = as_crop(radiograph)
     inputs = None
-    result = grade_knee(crop)
+    result = grade_knee(crop, radiograph=radiograph)
     if clinical and any(clinical.get(k) not in (None, "") for k in CLINICAL_FIELDS):
         inputs = risk_input(clinical, result, override)
     explanation = _explain(crop, result, explain_method) if explain_method else None
