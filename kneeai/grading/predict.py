@@ -90,7 +90,9 @@ def grade(source: Radiograph | KneeCrop | np.ndarray, *, check_gate: bool = True
         film = source if isinstance(source, Radiograph) else radiograph
         gate = check(crop, grader=grader, radiograph=film)
         if not gate.accepted and not allow_outside_use:
-            raise NotAKnee(detail_key=gate.reason, detail=_reason_text(gate.reason))
+            # A replaced joint is a knee, but KL grading does not apply to it: say so plainly.
+            key = "error.prosthesis" if gate.prosthesis else None
+            raise NotAKnee(key, detail_key=gate.reason, detail=_reason_text(gate.reason))
     return grade_batch([crop], grader, [gate])[0]
 
 

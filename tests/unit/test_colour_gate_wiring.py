@@ -44,3 +44,17 @@ def test_grading_the_radiograph_itself_uses_its_colour_too():
     rad = load_radiograph(_photo_of_a_knee())
     with pytest.raises(NotAKnee):
         grade(rad)
+
+
+def test_a_knee_with_a_prosthesis_gets_its_own_message_in_both_languages():
+    from kneeai.i18n import t
+
+    grey = np.asarray(Image.open(ROOT / "examples" / "knees" / "kl2_9023348R.webp").convert("L")).copy()
+    # A bright, textureless implant across the joint line.
+    grey[95:135, 50:175] = 255
+    rad = load_radiograph(_png(grey))
+    with pytest.raises(NotAKnee) as err:
+        grade(rad)
+    assert err.value.key == "error.prosthesis"
+    assert err.value.message("en") == t("error.prosthesis", "en")
+    assert "假体" in err.value.message("zh")
