@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["breslow_cumulative_hazard", "default_grid", "interpolate_hazard"]
+__all__ = ["breslow_cumulative_hazard", "default_grid", "interpolate_hazard", "BreslowSurvival"]
 
 
 def default_grid(max_time: float, points: int = 181) -> np.ndarray:
@@ -48,3 +48,29 @@ def interpolate_hazard(grid: np.ndarray, h0: np.ndarray, times: np.ndarray) -> n
     pos = np.clip(np.searchsorted(grid, times, side="right") - 1, 0, grid.size - 2)
     w = np.clip((times - grid[pos]) / (grid[pos + 1] - grid[pos]), 0.0, 1.0)
     return h0[..., pos] * (1 - w) + h0[..., pos + 1] * w
+
+
+class BreslowSurvival:
+    """S(t | x) = exp(-H0(t) exp(f(x))) for any model with a Breslow baseline.
+
+    The host class provides ``predict(X)`` (log relative hazard, shape = (n,)), ``grid_`` and
+    ``cum_baseline_hazard_``; Cox and DeepSurv differ only in ``predict``.
+    """
+
+    grid_: np.ndarray
+    cum_baseline_hazard_: np.ndarray
+
+    def predict(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - provided by the host
+        raise NotImplementedError
+
+    def survival_at(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """S(t | x), shape = (n, len(times))."""
+        h0 = interpolate_hazard(self.grid_, self.cum_baseline_hazard_, times)
+        return np.exp(-np.exp(self.predict(X))[:, None] * h0[None, :])
+
+    def predict_survival_function(self, X: np.ndarray) -> np.ndarray:
+        """One :class:`sksurv.functions.StepFunction` per row, on the stored grid."""
+        from sksurv.functions import StepFunction
+
+        s = self.survival_at(X, self.grid_)
+        return np.array([StepFunction(self.grid_, row) for row in s])

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from kneeai.survival.breslow import breslow_cumulative_hazard, default_grid, interpolate_hazard
+from kneeai.survival.breslow import BreslowSurvival, breslow_cumulative_hazard, default_grid
 
 __all__ = ["CoxPH", "survival_arrays"]
 
@@ -21,7 +21,7 @@ def survival_arrays(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(y[names[1]], dtype=float), np.asarray(y[names[0]], dtype=bool)
 
 
-class CoxPH:
+class CoxPH(BreslowSurvival):
     """Linear Cox model.
 
     Parameters
@@ -59,18 +59,6 @@ class CoxPH:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Log relative hazard (risk score; higher = earlier event), shape = (n,)."""
         return np.asarray(X, dtype=float) @ self.coef_
-
-    def survival_at(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
-        """S(t | x), shape = (n, len(times))."""
-        h0 = interpolate_hazard(self.grid_, self.cum_baseline_hazard_, times)
-        return np.exp(-np.exp(self.predict(X))[:, None] * h0[None, :])
-
-    def predict_survival_function(self, X: np.ndarray) -> np.ndarray:
-        """One :class:`sksurv.functions.StepFunction` per row, on the stored grid."""
-        from sksurv.functions import StepFunction
-
-        s = self.survival_at(X, self.grid_)
-        return np.array([StepFunction(self.grid_, row) for row in s])
 
     def to_dict(self) -> dict[str, Any]:
         return {"coef": _round(self.coef_), "H0": _round(self.cum_baseline_hazard_)}

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kneeai.survival.breslow import breslow_cumulative_hazard, default_grid, interpolate_hazard
+from kneeai.survival.breslow import BreslowSurvival, breslow_cumulative_hazard, default_grid
 from kneeai.survival.cox import survival_arrays
 
 __all__ = ["DeepSurv", "cox_partial_likelihood_loss", "RiskSets", "build_network"]
@@ -76,7 +76,7 @@ def _torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-class DeepSurv:
+class DeepSurv(BreslowSurvival):
     """Cox-likelihood MLP.
 
     Parameters
@@ -181,17 +181,6 @@ class DeepSurv:
                       for m in linear]
             self._layers = cached
         return cached
-
-    def survival_at(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
-        """S(t | x), shape = (n, len(times))."""
-        h0 = interpolate_hazard(self.grid_, self.cum_baseline_hazard_, times)
-        return np.exp(-np.exp(self.predict(X))[:, None] * h0[None, :])
-
-    def predict_survival_function(self, X: np.ndarray) -> np.ndarray:
-        from sksurv.functions import StepFunction
-
-        s = self.survival_at(X, self.grid_)
-        return np.array([StepFunction(self.grid_, row) for row in s])
 
     def to_dict(self) -> dict[str, Any]:
         """Architecture and baseline; the weights travel separately as a tensor dict (``state_dict``)."""
