@@ -12,7 +12,11 @@ from kneeai.imaging.crop import crop_knee, is_single_knee
 from kneeai.imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_intensity
 from kneeai.schemas import GateResult, GradeResult, KneeCrop, Radiograph
 
-__all__ = ["grade", "grade_batch", "to_tensor", "as_crop"]
+__all__ = ["grade", "grade_batch", "to_tensor", "as_crop", "FORWARD_CHUNK"]
+
+# Images per forward pass. On this 2-core CPU, chunks of 8 run 64 crops in 0.82 s against 1.65 s
+# as two chunks of 32 and 2.2 s as one batch of 64 (activations of small chunks stay in cache).
+FORWARD_CHUNK = 8
 
 
 def to_tensor(crops: list[np.ndarray]) -> torch.Tensor:
@@ -45,8 +49,9 @@ def grade_batch(crops: list[KneeCrop], grader: Grader | None = None, gates: list
     """Grade crops with flip averaging and temperature scaling."""
     grader = grader or load_grader()
     x = to_tensor([c.pixels for c in crops])
+    x = torch.cat([x, torch.flip(x, dims=[3])])
     with torch.inference_mode():
-        both = grader.model(torch.cat([x, torch.flip(x, dims=[3])]))
+        both = torch.cat([grader.model(x[i : i + FORWARD_CHUNK]) for i in range(0, len(x), FORWARD_CHUNK)])
     plain, flipped = both[: len(crops)], both[len(crops) :]
     T = grader.temperature
     logits = (plain + flipped) / 2 if grader.flip_average else plain
