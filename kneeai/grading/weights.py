@@ -33,7 +33,6 @@ class Grader:
 
 @lru_cache(maxsize=2)
 def load_grader(name: str = GRADER_FILE, allow_placeholder: bool = True) -> Grader:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     if name not in load_manifest():
         if not allow_placeholder:
             raise WeightsMissing(name=name)
