@@ -139,6 +139,9 @@ def render_markdown(card: dict | None) -> str:
               "- Trained only on OAI PA fixed-flexion films cropped around the joint. Other projections, paediatric knees,",
               "  post-operative knees (prostheses, osteotomy plates), fractures and heavy positioning differences are outside",
               "  validated use; the out-of-distribution gate rejects some of these, not all.",
+              "- The out-of-distribution gate wrongly refuses 5 of 826 val knees, 2 of them among the 27 KL4 knees (7%):",
+              "  severe knees sit at the edge of the feature density (`docs/ood_eval.json`). The user can still grade them,",
+              "  marked outside validated use.",
               "- A crop centred away from the joint line, or much tighter or looser than ~140 mm, degrades the grade.",
               "- Grad-CAM is coarse (7×7 cells upsampled) and shows where evidence lies, not why.",
               "- The val set picked the epoch and the temperature; the held-out test set will likely score a little lower.", ""]
