@@ -80,7 +80,7 @@ def _box_editor(rad: Radiograph) -> list[tuple[CropBox, str | None]]:
     from kneeai.imaging.localize import guess_knee_boxes
 
     h, w = rad.shape
-    guesses = guess_knee_boxes(rad)
+    guesses = guess_knee_boxes(rad, as_film=True)
     st.info(tr("grade.place_boxes"), icon=":material/pan_tool:")
     n = st.radio(tr("grade.n_knees"), (1, 2), index=min(len(guesses), 2) - 1, horizontal=True, key="n_knees")
     chosen: list[tuple[CropBox, str | None]] = []
@@ -147,7 +147,12 @@ _receive_upload()
 rad = _radiograph()
 if rad is not None:
     _describe(rad)
-    if is_single_knee(rad):
+    # The size heuristic guesses; the user decides (a small bilateral film can look like a crop).
+    kinds = ("single", "film")
+    kind_labels = {k: tr(f"grade.kind.{k}") for k in kinds}
+    kind = st.radio(tr("grade.kind"), kinds, index=0 if is_single_knee(rad) else 1, format_func=kind_labels.get,
+                    horizontal=True, key="image_kind")
+    if kind == "single":
         default = LATERALITY_OPTIONS.index(rad.laterality) if rad.laterality in LATERALITY_OPTIONS else 0
         lat = st.radio(tr("grade.laterality"), LATERALITY_OPTIONS, index=default, format_func=LAT_LABELS.get, horizontal=True, key="lat_single")
         crops = [crop_knee(rad, None, lat)]
@@ -161,7 +166,8 @@ if rad is not None:
 
     errors: dict[int, KneeAIError] = get("grade_errors", {}) or {}
     for i, exc in errors.items():
-        show_error(exc)
+        # Say which knee: on a bilateral film one box may pass and the other not.
+        st.error(f"{tr('grade.knee_n', n=i + 1)}: {exc.message(lang())}", icon=":material/warning:")
         if isinstance(exc, NotAKnee) and not get(Key.OVERRIDE_OOD):
             if st.button(tr("grade.grade_anyway"), key=f"anyway_{i}"):
                 put(Key.OVERRIDE_OOD, True)

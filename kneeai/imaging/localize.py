@@ -35,8 +35,11 @@ ANALYSIS_SIDE = 512
 _BOX_PER_LEG_WIDTH = 1.2
 
 
-def guess_knee_boxes(rad: Radiograph) -> list[tuple[CropBox, Laterality | None]]:
+def guess_knee_boxes(rad: Radiograph, as_film: bool = False) -> list[tuple[CropBox, Laterality | None]]:
     """Boxes around each knee on ``rad``, from the viewer's left to right, with a laterality guess.
+
+    ``as_film`` searches for knees even when the image is small enough to pass for a single-knee
+    crop (the user said it is a film).
 
     Returns
     -------
@@ -45,7 +48,7 @@ def guess_knee_boxes(rad: Radiograph) -> list[tuple[CropBox, Laterality | None]]
         resolution pixel coordinates, kept inside the film when they fit.
     """
     h, w = rad.shape
-    if is_single_knee(rad):
+    if is_single_knee(rad) and not as_film:
         return [(CropBox(top=0, left=0, height=h, width=w), rad.laterality)]
 
     small, scale = _downsample(rad.pixels, ANALYSIS_SIDE)

@@ -73,3 +73,20 @@ def test_about_page_shows_the_model_card(lang):
     assert t("card.intended_use_title", lang) in text
     assert t("card.published_title", lang) in text
     assert len(at.dataframe) >= 1
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_user_can_treat_an_image_as_a_film_and_place_boxes(lang):
+    at = _app(lang).run()
+    at.selectbox(key="example_pick").set_value(EXAMPLE).run()
+    assert at.radio(key="image_kind").value == "single"
+    at.radio(key="image_kind").set_value("film").run()
+    assert not at.exception
+    # Box sliders for the knee, pre-placed inside the image, and a laterality choice.
+    cx, cy, side = at.slider(key="cx_0").value, at.slider(key="cy_0").value, at.slider(key="side_0").value
+    assert 0 <= cx <= 224 and 0 <= cy <= 224 and 32 <= side <= 224
+    at.radio(key="lat_0").set_value("R").run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.session_state["crops"][0].laterality == "R"
+    assert 0 in at.session_state["grades"]
