@@ -9,7 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ARCHITECTURE", "NUM_GRADES", "build_model", "gradcam_layer", "pretrained_backbone_path"]
+from kneeai.imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+__all__ = ["ARCHITECTURE", "NUM_GRADES", "build_model", "gradcam_layer", "network_input", "pretrained_backbone_path"]
 
 ARCHITECTURE = "efficientnet-lite0"
 NUM_GRADES = 5
@@ -36,3 +38,14 @@ def build_model(pretrained: bool = False, dropout: float = 0.3) -> nn.Module:
 def gradcam_layer(model: nn.Module) -> nn.Module:
     """The last convolutional stage (7x7 at 224 px): coarse but class-discriminative."""
     return model._blocks[-1]
+
+
+def network_input(x01: torch.Tensor) -> torch.Tensor:
+    """Intensity-normalised grey crops, shape = (B, 1, H, W) in [0, 1] -> the backbone's input:
+    replicated to 3 channels, standardised with ImageNet statistics, channels-last.
+
+    The one home of this convention, shared by training and inference.
+    """
+    mean = torch.tensor(IMAGENET_MEAN, device=x01.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x01.device).view(1, 3, 1, 1)
+    return ((x01.expand(-1, 3, -1, -1) - mean) / std).contiguous(memory_format=torch.channels_last)

@@ -1,15 +1,14 @@
 """Grade a knee: crop in, calibrated KL probabilities out."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from kneeai.errors import NotAKnee
+from kneeai.grading.model import network_input
 from kneeai.grading.weights import Grader, load_grader
 from kneeai.imaging.crop import crop_knee, is_single_knee
-from kneeai.imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_intensity
+from kneeai.imaging.preprocess import normalize_intensity
 from kneeai.schemas import GateResult, GradeResult, KneeCrop, Radiograph
 
 __all__ = ["grade", "grade_batch", "to_tensor", "as_crop", "FORWARD_CHUNK"]
@@ -21,10 +20,7 @@ FORWARD_CHUNK = 8
 
 def to_tensor(crops: list[np.ndarray]) -> torch.Tensor:
     """Crops (size x size, [0,1]) -> normalised network input, shape = (B, 3, size, size)."""
-    x = torch.from_numpy(np.stack([normalize_intensity(c) for c in crops])).unsqueeze(1)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return ((x.expand(-1, 3, -1, -1) - mean) / std).contiguous(memory_format=torch.channels_last)
+    return network_input(torch.from_numpy(np.stack([normalize_intensity(c) for c in crops])).unsqueeze(1))
 
 
 def as_crop(source: Radiograph | KneeCrop | np.ndarray) -> KneeCrop:

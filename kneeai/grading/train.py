@@ -34,10 +34,10 @@ import torch
 import torch.nn.functional as F
 
 from kneeai.grading.metrics import grading_metrics
-from kneeai.grading.model import ARCHITECTURE, NUM_GRADES, build_model
-from kneeai.imaging.preprocess import HIGH_PERCENTILE, IMAGENET_MEAN, IMAGENET_STD, LOW_PERCENTILE
+from kneeai.grading.model import ARCHITECTURE, NUM_GRADES, build_model, network_input
+from kneeai.imaging.preprocess import HIGH_PERCENTILE, LOW_PERCENTILE
 
-__all__ = ["TrainConfig", "load_split", "to_network_input", "train", "main"]
+__all__ = ["TrainConfig", "load_split", "train", "main"]
 
 IMAGE_SUFFIXES = (".webp", ".png", ".jpg", ".jpeg")
 
@@ -85,13 +85,6 @@ def _percentile_normalise(x: torch.Tensor) -> torch.Tensor:
     q = torch.quantile(flat, torch.tensor([LOW_PERCENTILE / 100, HIGH_PERCENTILE / 100], device=x.device), dim=1)
     lo, hi = q[0].view(-1, 1, 1, 1), q[1].view(-1, 1, 1, 1)
     return ((x - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
-
-
-def to_network_input(x01: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) in [0, 1], already normalised -> (B, 3, H, W) standardised, channels-last."""
-    mean = torch.tensor(IMAGENET_MEAN, device=x01.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x01.device).view(1, 3, 1, 1)
-    return ((x01.expand(-1, 3, -1, -1) - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
 def augment(batch_u8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -149,7 +142,7 @@ def predict_logits(model: torch.nn.Module, images_u8: torch.Tensor, device: str,
         x = _percentile_normalise(images_u8[i : i + batch].float().unsqueeze(1) / 255.0)
         if flip:
             x = torch.flip(x, dims=[3])
-        out.append(model(to_network_input(x.to(device))).float().cpu())
+        out.append(model(network_input(x.to(device))).float().cpu())
     return torch.cat(out)
 
 
@@ -243,7 +236,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         t_ep, running = time.time(), 0.0
         for i in range(steps_per_epoch):
             idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            x = to_network_input(augment(xtr[idx], gen)).to(device)
+            x = network_input(augment(xtr[idx], gen)).to(device)
             loss = loss_fn(model(x), ytr[idx].to(device), class_w.to(device), cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
