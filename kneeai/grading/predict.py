@@ -93,11 +93,5 @@ def grade(source: Radiograph | KneeCrop | np.ndarray, *, check_gate: bool = True
         if not gate.accepted and not allow_outside_use:
             # A replaced joint is a knee, but KL grading does not apply to it: say so plainly.
             key = "error.prosthesis" if gate.prosthesis else None
-            raise NotAKnee(key, detail_key=gate.reason, detail=_reason_text(gate.reason))
+            raise NotAKnee(key, detail_key=gate.reason or "gate.reason.unknown")
     return grade_batch([crop], grader, [gate])[0]
-
-
-def _reason_text(key: str | None) -> str:
-    from kneeai.i18n import t
-
-    return t(key or "gate.reason.unknown", "en")
