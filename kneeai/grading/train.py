@@ -60,23 +60,47 @@ class TrainConfig:
     threads: int = 2
     limit_per_grade: int = 0
     image_size: int = 224
+    noise_p: float = 0.3
+    # Seconds for the whole run; the epoch count is cut to fit after the first epoch (0 = off).
+    time_budget: float = 0.0
+    init: str = ""
+
+
+def list_split(root: Path, limit_per_grade: int = 0) -> tuple[list[Path], list[int]]:
+    """The image files of a split folder (``0/`` .. ``4/`` = KL grade) and their grades."""
+    files, labels = [], []
+    for grade in range(NUM_GRADES):
+        found = sorted(p for p in (root / str(grade)).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if limit_per_grade:
+            found = found[:limit_per_grade]
+        files += found
+        labels += [grade] * len(found)
+    return files, labels
 
 
 def load_split(root: Path, limit_per_grade: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Decode every knee of a split into a uint8 tensor, shape = (n, size, size)."""
+    """Decode every knee of a split into a uint8 tensor, shape = (n, size, size).
+
+    ``root`` is a split folder, or a folder path whose sibling ``<split>.pack.npz`` exists
+    (see :mod:`kneeai.grading.pack`).
+    """
     from PIL import Image
 
-    images, labels, names = [], [], []
-    for grade in range(NUM_GRADES):
-        files = sorted(p for p in (root / str(grade)).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    from kneeai.grading.pack import PACK_SUFFIX, read_pack
+
+    pack = root.with_name(root.name + PACK_SUFFIX)
+    if not root.is_dir() and pack.exists():
+        images, labels, names = read_pack(pack)
         if limit_per_grade:
-            files = files[:limit_per_grade]
-        for p in files:
-            with Image.open(p) as im:
-                images.append(np.asarray(im.convert("L"), dtype=np.uint8))
-            labels.append(grade)
-            names.append(p.name)
-    return torch.from_numpy(np.stack(images)), torch.tensor(labels), names
+            keep = np.concatenate([np.flatnonzero(labels == g)[:limit_per_grade] for g in range(NUM_GRADES)])
+            images, labels, names = images[keep], labels[keep], [names[i] for i in keep]
+        return torch.from_numpy(images), torch.from_numpy(labels), names
+    files, labels = list_split(root, limit_per_grade)
+    images = []
+    for p in files:
+        with Image.open(p) as im:
+            images.append(np.asarray(im.convert("L"), dtype=np.uint8))
+    return torch.from_numpy(np.stack(images)), torch.tensor(labels), [p.name for p in files]
 
 
 def _percentile_normalise(x: torch.Tensor) -> torch.Tensor:
@@ -87,18 +111,20 @@ def _percentile_normalise(x: torch.Tensor) -> torch.Tensor:
     return ((x - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
 
 
-def augment(batch_u8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def augment(batch_u8: torch.Tensor, gen: torch.Generator, noise_p: float = 0.3) -> torch.Tensor:
     """Radiograph-style augmentation on a (B, H, W) uint8 batch; returns normalised (B, 1, H, W)."""
     b = batch_u8.shape[0]
     x = batch_u8.float().unsqueeze(1) / 255.0
 
+    dev = x.device
+
     def u(lo: float, hi: float) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(b, generator=gen)
+        return lo + (hi - lo) * torch.rand(b, generator=gen, device=dev)
 
     angle = u(-10, 10) * math.pi / 180
     scale = u(0.87, 1.15)  # >1 zooms out: the joint looks smaller, as on a looser crop
     tx, ty = u(-0.08, 0.08), u(-0.08, 0.08)
-    flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
+    flip = torch.where(torch.rand(b, generator=gen, device=dev) < 0.5, -1.0, 1.0)
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
     theta = torch.stack(
         [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
@@ -111,22 +137,22 @@ def augment(batch_u8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     contrast = u(0.75, 1.3).view(-1, 1, 1, 1)
     mean = x.mean((2, 3), keepdim=True)
     x = (x - mean) * contrast + mean + u(-0.1, 0.1).view(-1, 1, 1, 1)
-    blur = (torch.rand(b, generator=gen) < 0.2).view(-1, 1, 1, 1)
+    blur = (torch.rand(b, generator=gen, device=dev) < 0.2).view(-1, 1, 1, 1)
     x = torch.where(blur, F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), x)
-    noise_sd = u(0, 0.03).view(-1, 1, 1, 1) * (torch.rand(b, 1, 1, 1, generator=gen) < 0.3)
-    x = x + noise_sd * torch.randn(x.shape, generator=gen)
+    noise_sd = u(0, 0.03).view(-1, 1, 1, 1) * (torch.rand(b, 1, 1, 1, generator=gen, device=dev) < noise_p)
+    x = x + noise_sd * torch.randn(x.shape, generator=gen, device=dev)
     return _percentile_normalise(x)
 
 
 def soft_targets(y: torch.Tensor, sigma: float) -> torch.Tensor:
-    k = torch.arange(NUM_GRADES, dtype=torch.float32)
+    k = torch.arange(NUM_GRADES, dtype=torch.float32, device=y.device)
     logits = -((k.view(1, -1) - y.view(-1, 1).float()) ** 2) / (2 * sigma**2)
     return torch.softmax(logits, 1)
 
 
 def loss_fn(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
     logp = F.log_softmax(logits, 1)
-    ce = -(soft_targets(y, cfg.label_sigma).to(logits.device) * logp).sum(1)
+    ce = -(soft_targets(y, cfg.label_sigma) * logp).sum(1)
     expected = (logp.exp() * torch.arange(NUM_GRADES, device=logits.device)).sum(1)
     se = (expected - y.float()) ** 2
     w = weights[y]
@@ -139,10 +165,10 @@ def predict_logits(model: torch.nn.Module, images_u8: torch.Tensor, device: str,
     model.eval()
     out = []
     for i in range(0, len(images_u8), batch):
-        x = _percentile_normalise(images_u8[i : i + batch].float().unsqueeze(1) / 255.0)
+        x = _percentile_normalise(images_u8[i : i + batch].to(device).float().unsqueeze(1) / 255.0)
         if flip:
             x = torch.flip(x, dims=[3])
-        out.append(model(network_input(x.to(device))).float().cpu())
+        out.append(model(network_input(x)).float().cpu())
     return torch.cat(out)
 
 
@@ -177,8 +203,23 @@ def _freeze(model: torch.nn.Module, n_blocks: int) -> None:
 def _set_train_mode(model: torch.nn.Module, n_blocks: int) -> None:
     model.train()
     # Frozen layers keep their ImageNet batch-norm statistics.
-    for module in [model._bn0, *model._blocks[:n_blocks]]:
-        module.eval()
+    if n_blocks:
+        for module in [model._bn0, *model._blocks[:n_blocks]]:
+            module.eval()
+
+
+def _initial_model(cfg: TrainConfig) -> torch.nn.Module:
+    """ImageNet weights from the pip package, or ``cfg.init``: the same weights saved elsewhere
+    (the GPU machine has no pip package; its copy may be fp16 and may lack the 1000-way head)."""
+    if not cfg.init:
+        return build_model(pretrained=True)
+    model = build_model(pretrained=False)
+    state = torch.load(cfg.init, map_location="cpu", weights_only=True)
+    state = {k: v.float() for k, v in state.items() if not k.startswith("_fc.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("_fc.") for k in missing):
+        raise ValueError(f"--init does not match {ARCHITECTURE}: missing {missing}, unexpected {unexpected}")
+    return model
 
 
 def train(cfg: TrainConfig, log=print) -> dict:
@@ -187,18 +228,23 @@ def train(cfg: TrainConfig, log=print) -> dict:
     _seed_everything(cfg.seed)
     torch.set_num_threads(cfg.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     t0 = time.time()
     xtr, ytr, _ = load_split(Path(cfg.data) / "train", cfg.limit_per_grade)
     xva, yva, va_names = load_split(Path(cfg.data) / "val", cfg.limit_per_grade)
+    # On a GPU the whole split lives in device memory and is augmented there; on the CPU the
+    # same code runs batch by batch.
+    xtr, ytr = xtr.to(device), ytr.to(device)
     log(f"loaded {len(xtr)} train / {len(xva)} val knees in {time.time() - t0:.0f}s on {device}")
 
     counts = torch.bincount(ytr, minlength=NUM_GRADES).float().clamp_min(1)
     class_w = counts.pow(-cfg.class_weight_power)
     class_w = class_w / (class_w[ytr].mean())
 
-    model = build_model(pretrained=True).to(device).to(memory_format=torch.channels_last)
+    model = _initial_model(cfg).to(device).to(memory_format=torch.channels_last)
     _freeze(model, cfg.freeze_blocks)
     ema = build_model(pretrained=False).to(device).to(memory_format=torch.channels_last)
     ema.load_state_dict(model.state_dict())
@@ -206,17 +252,19 @@ def train(cfg: TrainConfig, log=print) -> dict:
         p.requires_grad = False
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(xtr) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
+    steps_per_epoch = len(xtr) // cfg.batch_size  # full batches only: batch norm dislikes a batch of 3
+    schedule = {"epochs": cfg.epochs}
     warm = int(cfg.warmup_epochs * steps_per_epoch)
 
     def lr_at(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(total - warm, 1)))
+        total = steps_per_epoch * schedule["epochs"]
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(total - warm, 1))))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
     history: list[dict] = []
     start_epoch, step, best = 0, 0, -1.0
     ckpt_path = out / "checkpoint.pt"
@@ -226,18 +274,26 @@ def train(cfg: TrainConfig, log=print) -> dict:
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
-        gen.set_state(ck["gen"])
+        gen.set_state(ck["gen"].cpu())
+        schedule["epochs"] = ck.get("epochs", cfg.epochs)
         start_epoch, step, best, history = ck["epoch"] + 1, ck["step"], ck["best"], ck["history"]
         log(f"resumed after epoch {start_epoch}")
+    ema_float = [v for v in ema.state_dict().values() if v.dtype.is_floating_point]
+    model_float = [v for v in model.state_dict().values() if v.dtype.is_floating_point]
+    ema_other = [v for v in ema.state_dict().values() if not v.dtype.is_floating_point]
+    model_other = [v for v in model.state_dict().values() if not v.dtype.is_floating_point]
 
-    for epoch in range(start_epoch, cfg.epochs):
+    epoch = start_epoch
+    while epoch < schedule["epochs"]:
         _set_train_mode(model, cfg.freeze_blocks)
-        perm = torch.randperm(len(xtr), generator=gen)
-        t_ep, running = time.time(), 0.0
+        perm = torch.randperm(len(xtr), generator=gen, device=device)
+        t_ep, running = time.time(), torch.zeros((), device=device)
         for i in range(steps_per_epoch):
             idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            x = network_input(augment(xtr[idx], gen)).to(device)
-            loss = loss_fn(model(x), ytr[idx].to(device), class_w.to(device), cfg)
+            x = network_input(augment(xtr[idx], gen, cfg.noise_p))
+            with autocast:
+                logits = model(x)
+            loss = loss_fn(logits.float(), ytr[idx], class_w, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -245,27 +301,37 @@ def train(cfg: TrainConfig, log=print) -> dict:
             step += 1
             d = min(cfg.ema_decay, (1 + step) / (10 + step))
             with torch.no_grad():
-                for pe, pm in zip(ema.state_dict().values(), model.state_dict().values()):
-                    if pe.dtype.is_floating_point:
-                        pe.mul_(d).add_(pm.detach(), alpha=1 - d)
-                    else:
-                        pe.copy_(pm)
-            running += loss.item()
-            if i % 50 == 0:
-                log(f"epoch {epoch + 1} step {i}/{steps_per_epoch} loss {running / (i + 1):.4f}")
+                torch._foreach_mul_(ema_float, d)
+                torch._foreach_add_(ema_float, model_float, alpha=1 - d)
+                for pe, pm in zip(ema_other, model_other):
+                    pe.copy_(pm)
+            running += loss.detach()
+            if device == "cpu" and i % 50 == 0:
+                log(f"epoch {epoch + 1} step {i}/{steps_per_epoch} loss {float(running) / (i + 1):.4f}")
+        train_seconds = time.time() - t_ep
         probs = torch.softmax(predict_logits(ema, xva, device), 1).numpy()
         m = grading_metrics(probs, yva.numpy())
         score = m["qwk"] + m["accuracy"]
-        rec = {"epoch": epoch + 1, "loss": running / steps_per_epoch, "seconds": time.time() - t_ep,
+        rec = {"epoch": epoch + 1, "loss": float(running) / steps_per_epoch, "seconds": time.time() - t_ep,
                **{k: m[k] for k in ("accuracy", "qwk", "mae", "sensitivity")}}
         history.append(rec)
-        log(json.dumps(rec))
+        log(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items() if k != "sensitivity"}))
+        if cfg.time_budget and epoch == start_epoch == 0:
+            # Fit the schedule to the time left, once, while the learning rate is still warming
+            # up; the epoch count used is written to config.json so a rerun can repeat it.
+            per_epoch = time.time() - t_ep
+            fit = int((cfg.time_budget - (time.time() - t0)) / per_epoch) + 1
+            schedule["epochs"] = max(2, min(cfg.epochs, fit))
+            (out / "config.json").write_text(json.dumps({**asdict(cfg), "epochs": schedule["epochs"]}, indent=2))
+            log(f"{train_seconds:.1f}s per epoch: training {schedule['epochs']} epochs")
         if score > best:
             best = score
             torch.save(ema.state_dict(), out / "best_ema.pt")
+        torch.save(ema.state_dict(), out / "last_ema.pt")
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                     "sched": sched.state_dict(), "gen": gen.get_state(), "epoch": epoch, "step": step,
-                    "best": best, "history": history}, ckpt_path)
+                    "epochs": schedule["epochs"], "best": best, "history": history}, ckpt_path)
+        epoch += 1
 
     return finalize(out, xva, yva, va_names, history, cfg, device, log)
 
@@ -291,6 +357,7 @@ def finalize(out: Path, xva: torch.Tensor, yva: torch.Tensor, names: list[str], 
     torch.save(state, out / "model.pt")
     np.savez_compressed(out / "val_predictions.npz", probs=cal_probs, y=y, names=np.array(names))
     metrics = {"architecture": ARCHITECTURE, "temperature": temperature, "flip_average": flip_average,
+               "train_config": json.loads((out / "config.json").read_text()),
                "val_plain_uncalibrated": raw_plain,
                "val_flip_tta_uncalibrated": raw_tta, "val": final, "history": history,
                "ece_before_calibration": (raw_tta if flip_average else raw_plain)["ece"],
@@ -307,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True)
     for f in ("epochs", "batch_size", "seed", "threads", "limit_per_grade", "freeze_blocks"):
         ap.add_argument("--" + f.replace("_", "-"), type=int, default=getattr(TrainConfig, f))
-    for f in ("lr", "label_sigma"):
+    ap.add_argument("--init", default="", help="starting weights (default: the pip package's ImageNet file)")
+    for f in ("lr", "label_sigma", "weight_decay", "warmup_epochs", "noise_p", "time_budget", "ema_decay"):
         ap.add_argument("--" + f.replace("_", "-"), type=float, default=getattr(TrainConfig, f))
     ap.add_argument("--finalize-only", action="store_true", help="redo the calibration step of a finished run")
     a = ap.parse_args(argv)
