@@ -42,12 +42,17 @@ def reliability_bins(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> list[d
     return rows
 
 
-def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None) -> dict:
+PACK_NOTE = ("; the network saw the train images re-encoded as lossy WebP (quality 75, `kneeai.grading.pack`) "
+             "to fit the transfer to a borrowed GPU machine; every val number is on the original lossless files")
+
+
+def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None, selection: Path | None = None) -> dict:
     wdir = weights_dir or SETTINGS.weights_dir
     metrics = json.loads((run / "metrics.json").read_text())
     config = json.loads((run / "config.json").read_text())
     preds = np.load(run / "val_predictions.npz")
     probs, y = preds["probs"], preds["y"]
+    training_data = TRAINING_DATA + (PACK_NOTE if "pack" in str(config.get("data", "")) else "")
     shutil.copyfile(run / "model.pt", wdir / name)
     short = sha256_file(wdir / name)[:8]
     model_id = f"kl-{ARCHITECTURE}-{short}"
@@ -57,8 +62,9 @@ def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None) ->
         "input_size": SETTINGS.input_size,
         "temperature": metrics["temperature"],
         "flip_average": metrics.get("flip_average", True),
-        "training_data": TRAINING_DATA,
+        "training_data": training_data,
         "train_config": config,
+        "selection": json.loads(selection.read_text()) if selection else None,
         "val": metrics["val"],
         "val_flip_tta_uncalibrated": metrics["val_flip_tta_uncalibrated"],
         "val_plain_uncalibrated": metrics["val_plain_uncalibrated"],
@@ -72,7 +78,7 @@ def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None) ->
     entry = register(name, {
         "kind": "kl_grader", "model_id": model_id, "architecture": ARCHITECTURE, "input_size": SETTINGS.input_size,
         "temperature": metrics["temperature"], "flip_average": metrics.get("flip_average", True),
-        "training_data": TRAINING_DATA, "format": "torch state_dict (weights_only)",
+        "training_data": training_data, "format": "torch state_dict (weights_only)",
         "metrics_val": {k: val[k] for k in ("accuracy", "qwk", "mae", "ece", "sensitivity", "specificity")},
     }, wdir)
     register(METRICS_FILE, {"kind": "model_card_metrics", "for": name}, wdir)
@@ -83,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kneeai.grading.ship", description=__doc__.split("\n")[0])
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--name", default=GRADER_FILE)
+    ap.add_argument("--selection", type=Path, help="JSON comparing the candidate models on val, shown in the model card")
     a = ap.parse_args(argv)
-    entry = ship(a.run, a.name)
+    entry = ship(a.run, a.name, selection=a.selection)
     print(json.dumps(entry, indent=1))
     return 0
 

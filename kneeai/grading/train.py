@@ -12,12 +12,15 @@ Design choices (see docs/MODEL_CARD.md):
 - Class imbalance: per-grade loss weights proportional to 1/sqrt(frequency).
 - Laterality: the model is trained with random horizontal flips, so it is invariant to which
   side is medial; the explainer uses the knee's laterality to name medial and lateral regions.
-  At inference the plain and mirrored predictions are averaged, and their disagreement is one
-  of the uncertainty measures.
+  The mirrored prediction is computed at inference for the flip-disagreement uncertainty;
+  averaging it in is kept only if it pays on val (``finalize``).
 - Robustness to other hospitals: random zoom, shift and rotation (cropping habits), gamma,
   contrast, blur and noise (exposure and processing), then per-image percentile normalisation.
-- The stem and first three MBConv blocks stay frozen (generic edge filters); this halves the
-  CPU cost of an epoch.
+- ``--freeze-blocks N`` keeps the stem and first N MBConv blocks at their ImageNet weights, which
+  halves the cost of a CPU epoch; on a GPU everything is fine-tuned (``--freeze-blocks 0``).
+- Runs on a GPU when there is one: the split sits in device memory and is augmented there, and the
+  forward pass runs under bf16 autocast. ``scripts/train_gpu.sh`` runs several seeds side by side;
+  ``kneeai.grading.pack`` shrinks the dataset for a GPU machine that takes few megabytes.
 """
 from __future__ import annotations
 
@@ -230,7 +233,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         torch.backends.cudnn.benchmark = True
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {cfg.threads} threads"
+    (out / "config.json").write_text(json.dumps({**asdict(cfg), "device": where}, indent=2))
 
     t0 = time.time()
     xtr, ytr, _ = load_split(Path(cfg.data) / "train", cfg.limit_per_grade)
@@ -316,13 +320,14 @@ def train(cfg: TrainConfig, log=print) -> dict:
                **{k: m[k] for k in ("accuracy", "qwk", "mae", "sensitivity")}}
         history.append(rec)
         log(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items() if k != "sensitivity"}))
-        if cfg.time_budget and epoch == start_epoch == 0:
-            # Fit the schedule to the time left, once, while the learning rate is still warming
-            # up; the epoch count used is written to config.json so a rerun can repeat it.
+        if cfg.time_budget and epoch + 1 <= max(1, math.ceil(cfg.warmup_epochs)):
+            # Fit the schedule to the time left while the learning rate is still warming up (the
+            # cosine part is not yet under way), from the latest epoch: the first one is slow on a
+            # GPU (cuDNN tries its algorithms). The epoch count used goes into config.json.
             per_epoch = time.time() - t_ep
-            fit = int((cfg.time_budget - (time.time() - t0)) / per_epoch) + 1
-            schedule["epochs"] = max(2, min(cfg.epochs, fit))
-            (out / "config.json").write_text(json.dumps({**asdict(cfg), "epochs": schedule["epochs"]}, indent=2))
+            fit = epoch + 1 + int((cfg.time_budget - (time.time() - t0)) / per_epoch)
+            schedule["epochs"] = max(epoch + 2, min(cfg.epochs, fit))
+            (out / "config.json").write_text(json.dumps({**asdict(cfg), "epochs": schedule["epochs"], "device": where}, indent=2))
             log(f"{train_seconds:.1f}s per epoch: training {schedule['epochs']} epochs")
         if score > best:
             best = score
@@ -385,7 +390,10 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(cfg.out)
         torch.set_num_threads(cfg.threads)
         xva, yva, names = load_split(Path(cfg.data) / "val", cfg.limit_per_grade)
-        history = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)["history"]
+        if (out / "checkpoint.pt").exists():
+            history = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)["history"]
+        else:  # a run fetched from a GPU machine brings its weights and metrics.json only
+            history = json.loads((out / "metrics.json").read_text())["history"]
         finalize(out, xva, yva, names, history, cfg, "cpu")
     else:
         train(cfg)

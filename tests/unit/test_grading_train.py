@@ -1,0 +1,93 @@
+"""Training machinery: the dataset pack, augmentation on any device, starting weights, the time budget."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from kneeai.grading import pack, train
+from kneeai.grading.model import build_model
+
+
+def _dataset(root, per_grade=2, size=32):
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for g in range(5):
+            d = root / split / str(g)
+            d.mkdir(parents=True)
+            for i in range(per_grade):
+                # A smooth gradient whose level encodes the grade, plus mild noise.
+                yy, xx = np.mgrid[0:size, 0:size]
+                img = 40 * g + 2 * xx + rng.normal(0, 3, (size, size))
+                Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(d / f"9{g}{i:05d}{'LR'[i % 2]}.png")
+    return root
+
+
+def test_pack_round_trip_keeps_labels_names_and_pixels(tmp_path):
+    data = _dataset(tmp_path / "data")
+    out = tmp_path / "pack"
+    assert pack.main(["--data", str(data), "--out", str(out), "--quality", "95", "--threads", "1"]) == 0
+    from_folder = train.load_split(data / "train")
+    from_pack = train.load_split(out / "train")  # no such folder: the sibling train.pack.npz is read
+    assert from_pack[2] == from_folder[2]
+    assert torch.equal(from_pack[1], from_folder[1])
+    assert from_pack[0].shape == from_folder[0].shape
+    err = (from_pack[0].float() - from_folder[0].float()).abs().mean()
+    assert 0 < err < 3  # lossy, but close
+
+
+def test_pack_limit_per_grade(tmp_path):
+    data = _dataset(tmp_path / "data", per_grade=3)
+    pack.main(["--data", str(data), "--out", str(tmp_path / "p"), "--splits", "val", "--threads", "1"])
+    x, y, names = train.load_split(tmp_path / "p" / "val", limit_per_grade=1)
+    assert y.tolist() == [0, 1, 2, 3, 4] and len(names) == 5 and x.shape[0] == 5
+
+
+def test_augment_is_seeded_bounded_and_varied():
+    batch = torch.randint(0, 256, (6, 48, 48), dtype=torch.uint8)
+    a = train.augment(batch, torch.Generator().manual_seed(3))
+    b = train.augment(batch, torch.Generator().manual_seed(3))
+    c = train.augment(batch, torch.Generator().manual_seed(4))
+    assert a.shape == (6, 1, 48, 48)
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+    assert a.min() >= 0 and a.max() <= 1
+
+
+def test_soft_targets_follow_the_labels_device_and_order():
+    y = torch.tensor([0, 2, 4])
+    t = train.soft_targets(y, 0.5)
+    assert t.device == y.device
+    assert torch.allclose(t.sum(1), torch.ones(3))
+    assert t.argmax(1).tolist() == [0, 2, 4]
+    assert t[1, 1] == t[1, 3] and t[1, 1] > t[1, 0]  # neighbours share mass symmetrically
+
+
+def test_init_from_a_headless_fp16_copy_matches_the_package_weights(tmp_path):
+    reference = build_model(pretrained=True).state_dict()
+    half = {k: v.half() if v.dtype.is_floating_point else v for k, v in reference.items() if not k.startswith("_fc.")}
+    torch.save(half, tmp_path / "init.pt")
+    model = train._initial_model(train.TrainConfig(data="", out="", init=str(tmp_path / "init.pt")))
+    got = model.state_dict()
+    key = "_conv_stem.weight"
+    assert torch.allclose(got[key], reference[key], atol=1e-3)
+    torch.save({"not_a_layer": torch.zeros(1)}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError):
+        train._initial_model(train.TrainConfig(data="", out="", init=str(tmp_path / "bad.pt")))
+
+
+@pytest.mark.parametrize("budget, expected_epochs", [(0.0, 3), (1e-3, 2)])
+def test_time_budget_cuts_the_schedule_and_records_it(tmp_path, budget, expected_epochs):
+    data = _dataset(tmp_path / "data", per_grade=2)
+    cfg = train.TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=3, batch_size=4, warmup_epochs=1,
+                            freeze_blocks=0, time_budget=budget, threads=1)
+    metrics = train.train(cfg, log=lambda *_: None)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["epochs"] == expected_epochs
+    assert len(metrics["history"]) == expected_epochs
+    assert config["device"].startswith("CPU")
+    for f in ("model.pt", "metrics.json", "val_predictions.npz", "checkpoint.pt"):
+        assert (tmp_path / "run" / f).exists()
