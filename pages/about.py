@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from kneeai.errors import KneeAIError
-from kneeai.grading.card import TARGETS, comparison_rows, confusion_figure, load_card_metrics, reliability_figure
+from kneeai.grading.card import (OP_SIGNS, TARGETS, comparison_rows, confusion_figure, load_card_metrics, missed_targets,
+                                 reliability_figure)
 from ui.state import lang
 from ui.widgets import page_header, show_error, tr
 
@@ -28,9 +29,10 @@ else:
     v = card["val"]
     st.markdown("### " + tr("card.performance_title"))
     st.caption(tr("card.performance_caption", model_id=card["model_id"]))
-    missed = [k for k, (op, target) in TARGETS.items() if not (v[k] >= target if op == ">=" else v[k] <= target)]
+    missed = missed_targets(v)
     if missed:
-        st.warning(tr("card.targets_missed"), icon=":material/warning:")
+        listed = tr("list.separator").join(f"{tr(f'card.metric.{k}')} {OP_SIGNS[TARGETS[k][0]]} {TARGETS[k][1]}" for k in missed)
+        st.warning(tr("card.targets_missed", missed=listed), icon=":material/warning:")
     cols = st.columns(4)
     for col, (k, (op, target)) in zip(cols, TARGETS.items()):
         col.metric(tr(f"card.metric.{k}"), f"{v[k]:.3f}", help=tr("card.target", op=op, target=target))
