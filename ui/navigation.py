@@ -1,7 +1,7 @@
 """The page list: one home for the order, titles and icons of the app's pages."""
 from __future__ import annotations
 
-__all__ = ["PAGES"]
+__all__ = ["PAGES", "DEFAULT_PAGE"]
 
 # (script, title key, icon, default)
 PAGES = (
@@ -17,3 +17,4 @@ PAGES = (
     ("pages/about.py", "nav.about", ":material/info:", False),
 )
 
+DEFAULT_PAGE = next(path for path, _, _, default in PAGES if default)

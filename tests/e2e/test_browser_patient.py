@@ -49,3 +49,16 @@ def test_patient_visit_consultation_and_export_in_the_browser(tmp_path, lang, mo
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db}")
     (patient,) = registry.list_patients()
     assert patient.n_visits == 1
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_page_opened_from_its_url_keeps_the_page_the_sidebar_and_the_language(tmp_path, lang):
+    with streamlit_server(tmp_path / "e2e.db") as url, chromium_page() as page:
+        page.goto(f"{url}/patient?lang={lang}")
+        page.get_by_text(t("patient.new_help", lang)).first.wait_for(timeout=120_000)
+        wait_idle(page)
+        assert page.locator("h1").filter(has_text=t("nav.patient", lang)).count() == 1
+        # Routed through app.py: the page list and the language switch are there.
+        assert page.get_by_role("link", name=t("nav.grade", lang)).count() >= 1
+        assert page.get_by_text("Language / 语言").count() >= 1
+        assert page.url.rstrip("/").split("?")[0].endswith("/patient")
