@@ -170,20 +170,22 @@ def _gate_failure_lines() -> list[str]:
 
 
 def _selection_lines(sel: dict | None) -> list[str]:
+    """The candidates table written by ``python -m kneeai.grading.compare``."""
     if not sel:
         return []
-    lines = ["", "### Model selection", "", f"Rule: {sel['rule']}. Numbers: {sel['val']}.", "",
-             "| candidate | lr | epochs | accuracy | QWK | MAE | ECE | with flip averaging: accuracy / QWK |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["", "### Model selection", "", f"Rule: {sel['rule']}. Numbers: {sel['val']}.",
+             "Table: `python -m kneeai.grading.compare`.", "",
+             "| candidate | accuracy | QWK | MAE | ECE | with flip averaging: accuracy / QWK |", "|---|---|---|---|---|---|"]
     for r in sel["candidates"]:
         m, f = r["single"], r["flip_averaged"]
-        lines.append(f"| {r['candidate']} | {r['lr']} | {r['epochs']} | {m['accuracy']:.3f} | {m['qwk']:.3f} | {m['mae']:.3f} "
-                     f"| {m['ece']:.3f} | {f['accuracy']:.3f} / {f['qwk']:.3f} |")
+        lines.append(f"| {r['candidate']} | {m['accuracy']:.3f} | {m['qwk']:.3f} | {m['mae']:.3f} | {m['ece']:.3f} "
+                     f"| {f['accuracy']:.3f} / {f['qwk']:.3f} |")
     lines += ["", "| ensemble (mean of logits) | accuracy | QWK | MAE | ECE |", "|---|---|---|---|---|"]
     for name, m in sel["ensembles"].items():
         lines.append(f"| {name} | {m['accuracy']:.3f} | {m['qwk']:.3f} | {m['mae']:.3f} | {m['ece']:.3f} |")
-    lines += ["", "No ensemble chosen by a fixed rule beat the best single model, and each member would add a full",
-              "network pass to every knee on a 2-core CPU, so one network is shipped."]
+    if not sel.get("ensembles_beating_best_single"):
+        lines += ["", "No ensemble chosen by a fixed rule beat the best single model, and each member would add a full",
+                  "network pass to every knee on a 2-core CPU, so one network is shipped."]
     return lines
 
 

@@ -91,3 +91,41 @@ def test_time_budget_cuts_the_schedule_and_records_it(tmp_path, budget, expected
     assert config["device"].startswith("CPU")
     for f in ("model.pt", "metrics.json", "val_predictions.npz", "checkpoint.pt"):
         assert (tmp_path / "run" / f).exists()
+
+
+def test_compare_ranks_candidates_and_scores_fixed_rule_ensembles():
+    from kneeai.grading import compare
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 400)
+    onehot = np.eye(5)[y] * 4.0
+
+    def logits(noise):
+        plain = onehot + rng.normal(0, noise, onehot.shape)
+        return np.stack([plain, plain + rng.normal(0, noise, onehot.shape)])
+
+    cands = {"good": logits(1.5), "fair": logits(3.0), "poor": logits(8.0)}
+    result = compare.compare(cands, y)
+    singles = {r["candidate"]: r["single"] for r in result["candidates"]}
+    assert result["best_single"] == "good"
+    assert singles["good"]["accuracy"] > singles["fair"]["accuracy"] > singles["poor"]["accuracy"]
+    assert list(result["ensembles"]) == ["top-2 singles (good, fair)", "all 3"]
+    assert all(set(m) == set(compare.REPORTED) for m in result["ensembles"].values())
+    for name in result["ensembles_beating_best_single"]:
+        m = result["ensembles"][name]
+        assert m["accuracy"] + m["qwk"] > singles["good"]["accuracy"] + singles["good"]["qwk"]
+
+
+def test_compare_command_line_on_real_weights(tmp_path):
+    from kneeai.grading import compare
+
+    data = _dataset(tmp_path / "data", per_grade=2)
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        torch.save(build_model().state_dict(), tmp_path / f"m{seed}.pt")
+    out = tmp_path / "sel.json"
+    assert compare.main(["--data", str(data), "--out", str(out), "--threads", "1",
+                         f"a={tmp_path / 'm0.pt'}", f"b={tmp_path / 'm1.pt'}"]) == 0
+    sel = json.loads(out.read_text())
+    assert [r["candidate"] for r in sel["candidates"]] == ["a", "b"]
+    assert "all 2" in sel["ensembles"]
