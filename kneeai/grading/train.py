@@ -213,12 +213,16 @@ def _set_train_mode(model: torch.nn.Module, n_blocks: int) -> None:
 
 def _initial_model(cfg: TrainConfig) -> torch.nn.Module:
     """ImageNet weights from the pip package, or ``cfg.init``: the same weights saved elsewhere
-    (the GPU machine has no pip package; its copy may be fp16 and may lack the 1000-way head)."""
+    (the GPU machine has no pip package; its copy may be fp16 and may lack the 1000-way head),
+    or a grader's own weights to train further."""
     if not cfg.init:
         return build_model(pretrained=True)
     model = build_model(pretrained=False)
+    own = model.state_dict()
     state = torch.load(cfg.init, map_location="cpu", weights_only=True)
-    state = {k: v.float() for k, v in state.items() if not k.startswith("_fc.")}
+    # An ImageNet file's 1000-way head is dropped; a grader's own 5-way head is kept, so a
+    # shipped model can be trained further.
+    state = {k: v.float() for k, v in state.items() if not (k.startswith("_fc.") and k in own and v.shape != own[k].shape)}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith("_fc.") for k in missing):
         raise ValueError(f"--init does not match {ARCHITECTURE}: missing {missing}, unexpected {unexpected}")

@@ -74,6 +74,12 @@ def test_init_from_a_headless_fp16_copy_matches_the_package_weights(tmp_path):
     got = model.state_dict()
     key = "_conv_stem.weight"
     assert torch.allclose(got[key], reference[key], atol=1e-3)
+    # A grader's own weights keep their 5-way head, so a shipped model can be trained further.
+    torch.manual_seed(1)
+    grader = build_model().state_dict()
+    torch.save(grader, tmp_path / "grader.pt")
+    again = train._initial_model(train.TrainConfig(data="", out="", init=str(tmp_path / "grader.pt"))).state_dict()
+    assert torch.equal(again["_fc.weight"], grader["_fc.weight"])
     torch.save({"not_a_layer": torch.zeros(1)}, tmp_path / "bad.pt")
     with pytest.raises(ValueError):
         train._initial_model(train.TrainConfig(data="", out="", init=str(tmp_path / "bad.pt")))
