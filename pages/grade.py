@@ -77,10 +77,16 @@ def _describe(rad: Radiograph) -> None:
 
 def _box_editor(rad: Radiograph) -> list[tuple[CropBox, str | None]]:
     """Sliders for each knee box, pre-placed by the automatic guess; the user confirms laterality."""
-    from kneeai.imaging.localize import guess_knee_boxes
+    from kneeai.grading.centre import centred_knee_boxes
 
     h, w = rad.shape
-    guesses = guess_knee_boxes(rad, as_film=True)
+    cached = get(Key.KNEE_BOXES)
+    if not cached or cached[0] != rad.sha256:
+        # Once per film: about a second of network passes per knee.
+        with st.spinner(tr("grade.centring")):
+            cached = (rad.sha256, centred_knee_boxes(rad, as_film=True, grader=grader()))
+        put(Key.KNEE_BOXES, cached)
+    guesses = cached[1]
     st.info(tr("grade.place_boxes"), icon=":material/pan_tool:")
     n = st.radio(tr("grade.n_knees"), (1, 2), index=min(len(guesses), 2) - 1, horizontal=True, key="n_knees")
     chosen: list[tuple[CropBox, str | None]] = []

@@ -20,6 +20,7 @@ class Key:
     UPLOAD_NAME = "upload_name"
     UPLOAD_BYTES = "upload_bytes"
     RADIOGRAPH = "radiograph"  # kneeai.schemas.Radiograph
+    KNEE_BOXES = "knee_boxes"  # (radiograph sha256, [(CropBox, laterality)]): the centred first guess
     CROPS = "crops"  # list[kneeai.schemas.KneeCrop]
     ACTIVE_CROP = "active_crop"  # index into CROPS
     GRADES = "grades"  # dict[int, GradeResult] by crop index

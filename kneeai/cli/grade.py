@@ -62,10 +62,10 @@ def _grade_file(path: Path, allow: bool) -> list[tuple[str, GradeResult, str]]:
     rad = load_radiograph(path)
     if is_single_knee(rad):
         return [(str(path), grade(crop_knee(rad), allow_outside_use=allow, radiograph=rad), rad.sha256)]
-    from kneeai.imaging.localize import guess_knee_boxes
+    from kneeai.grading.centre import centred_knee_boxes
 
     out = []
-    for i, (box, lat) in enumerate(guess_knee_boxes(rad), start=1):
+    for i, (box, lat) in enumerate(centred_knee_boxes(rad), start=1):
         out.append((f"{path}#{lat or i}", grade(crop_knee(rad, box, lat), allow_outside_use=allow, radiograph=rad), rad.sha256))
     return out
 

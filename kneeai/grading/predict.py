@@ -29,9 +29,9 @@ def as_crop(source: Radiograph | KneeCrop | np.ndarray) -> KneeCrop:
     if isinstance(source, np.ndarray):
         source = Radiograph(pixels=np.asarray(source, np.float32), spacing_mm=None, laterality=None, source="array")
     if not is_single_knee(source):
-        from kneeai.imaging.localize import guess_knee_boxes
+        from kneeai.grading.centre import centred_knee_boxes
 
-        boxes = guess_knee_boxes(source)
+        boxes = centred_knee_boxes(source)
         box, lat = boxes[0]
         return crop_knee(source, box, lat)
     return crop_knee(source)

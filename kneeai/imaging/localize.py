@@ -15,7 +15,8 @@ larger film:
 Laterality: a PA or AP film is displayed as if facing the patient, so the patient's right knee
 is on the viewer's left, unless PatientOrientation says the columns run towards the patient's
 right. A single-knee film takes its laterality from DICOM (ImageLaterality / Laterality).
-The result is a guess; the UI shows the boxes and the user confirms them.
+The result is a guess: kneeai.grading.centre then centres each box on its joint with the grader,
+and the UI shows the boxes for the user to confirm.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from kneeai.config import SETTINGS
 from kneeai.imaging.crop import box_for_physical_size, is_single_knee
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
-__all__ = ["guess_knee_boxes", "ANALYSIS_SIDE"]
+__all__ = ["guess_knee_boxes", "fit_on_film", "ANALYSIS_SIDE"]
 
 # The search runs on a copy at most this many pixels per side: enough for a joint space of a few
 # millimetres on a 43 cm film, and fast.
@@ -147,7 +148,12 @@ def _box(rad: Radiograph, row: int, col: int, leg_width_px: float) -> CropBox:
     if box is None:
         side = int(min(max(_BOX_PER_LEG_WIDTH * leg_width_px, 16), h, w))
         box = CropBox(top=row - side // 2, left=col - side // 2, height=side, width=side)
-    # Slide the box back onto the film when it fits; crop_knee pads whatever still sticks out.
+    return fit_on_film(rad, box)
+
+
+def fit_on_film(rad: Radiograph, box: CropBox) -> CropBox:
+    """Slide ``box`` back onto the film where it fits; crop_knee pads whatever still sticks out."""
+    h, w = rad.shape
     top = min(max(box.top, 0), max(h - box.height, 0)) if box.height <= h else box.top
     left = min(max(box.left, 0), max(w - box.width, 0)) if box.width <= w else box.left
     return CropBox(top=top, left=left, height=box.height, width=box.width)

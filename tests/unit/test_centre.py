@@ -1,0 +1,77 @@
+"""Centring a knee box on the joint with the gate's density (kneeai.grading.centre)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kneeai.grading import centre
+from kneeai.schemas import CropBox, Radiograph
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples" / "knees").glob("*.webp"))
+PAD = 112  # the knee crop (224 px) sits at (PAD, PAD) of a 448 px film
+
+
+@pytest.fixture(scope="module")
+def films():
+    out = []
+    for p in EXAMPLES:
+        px = np.asarray(Image.open(p).convert("L"), np.float32) / 255
+        out.append(Radiograph(pixels=np.pad(px, PAD, mode="reflect"), spacing_mm=None, laterality=None, source="test"))
+    return out
+
+
+def _offset(box: CropBox) -> float:
+    return float(np.hypot(box.top - PAD, box.left - PAD)) / box.height
+
+
+def test_a_box_above_or_below_the_joint_is_brought_back(films):
+    before, after = [], []
+    for film in films:
+        for dy in (-56, 56):  # a quarter of the box side
+            start = CropBox(PAD + dy, PAD, 224, 224)
+            result = centre.centre_on_joint(film, start)
+            assert result.box.height == result.box.width == 224  # the size is kept
+            assert (result.score_after <= result.score_before) and (result.moved == (result.box != start))
+            before.append(_offset(start))
+            after.append(_offset(result.box))
+    assert np.mean(after) < 0.5 * np.mean(before)
+
+
+def test_a_box_on_the_joint_stays_near_it(films):
+    for film in films:
+        result = centre.centre_on_joint(film, CropBox(PAD, PAD, 224, 224))
+        assert _offset(result.box) <= 0.2
+
+
+def test_without_a_fitted_density_the_box_is_left_alone(films, monkeypatch):
+    from kneeai.grading import gate
+
+    monkeypatch.setattr(gate, "load_gate", lambda grader, weights_dir=None: None)
+    box = CropBox(PAD + 56, PAD, 224, 224)
+    assert centre.centre_on_joint(films[0], box) == centre.CentredBox(box, False, None, None)
+
+
+def test_a_single_knee_crop_comes_back_whole(films):
+    crop = Radiograph(pixels=films[0].pixels[PAD:PAD + 224, PAD:PAD + 224], spacing_mm=None, laterality="L", source="test")
+    assert centre.centred_knee_boxes(crop) == [(CropBox(0, 0, 224, 224), "L")]
+
+
+def test_centre_benchmark_runs_on_a_small_split(tmp_path):
+    import argparse
+    import shutil
+
+    from kneeai.bench import centre as bench_centre
+
+    for g in range(5):
+        (tmp_path / "val" / str(g)).mkdir(parents=True)
+    for p in EXAMPLES[:5]:
+        shutil.copy(p, tmp_path / "val" / p.name[2] / p.name)  # kl<grade>_<id><side>.webp
+    result = bench_centre.run(argparse.Namespace(data=tmp_path, split="val", every=1, seed=0))
+    rows = {r["measure"]: r["value"] for r in result["rows"]}
+    assert rows["knees"] == 5
+    assert 0.1 <= rows["box offset before (mean)"] <= 0.32
+    assert rows["box offset after (mean)"] < rows["box offset before (mean)"]
