@@ -152,7 +152,7 @@ def render_markdown(card: dict | None) -> str:
               *_gate_failure_lines(),
               "- A crop centred away from the joint line, or much tighter or looser than ~140 mm, degrades the grade. On a",
               "  whole film each box is centred on its joint automatically (`python -m kneeai.bench centre`: accuracy 0.61",
-              "  with boxes a quarter-side off, 0.64 after centring, 0.67 well centred); an image uploaded as one knee",
+              "  with boxes 10-30% of a side off the joint, 0.64 after centring, 0.67 well centred); an image uploaded as one knee",
               "  already cropped is used as it is.",
               "- Grad-CAM is coarse (7×7 cells upsampled) and shows where evidence lies, not why.",
               "- The val set picked the epoch and the temperature; the held-out test set will likely score a little lower.", ""]
