@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train several graders side by side on one GPU (the small network leaves most of a large GPU
-# idle, so four processes share it). Used for the shipped ensemble; see docs/MODEL_CARD.md.
+# idle, so four processes share it). The shipped grader is one of these runs (16 epochs: longer runs
+# peaked by epoch 8-24 and then overfitted); see docs/MODEL_CARD.md.
 #
 #   bash scripts/train_gpu.sh DATA INIT OUT BUDGET_SECONDS "SEED:LR" ...
 #
@@ -14,7 +15,7 @@ mkdir -p "$out"
 for spec in "$@"; do
   seed=${spec%%:*} lr=${spec##*:}
   python3 -m kneeai.grading.train --data "$data" --init "$init" --out "$out/s$seed" --seed "$seed" \
-    --lr "$lr" --freeze-blocks 0 --epochs 60 --batch-size 64 --weight-decay 0.01 --warmup-epochs 2 \
+    --lr "$lr" --freeze-blocks 0 --epochs 16 --batch-size 64 --weight-decay 0.01 --warmup-epochs 2 \
     --noise-p 0.5 --time-budget "$budget" --threads 3 ${TRAIN_ARGS:-} >"$out/s$seed.log" 2>&1 &
 done
 wait
