@@ -139,6 +139,7 @@ def render_markdown(card: dict | None) -> str:
         if b["n"]:
             lines.append(f"| {b['lo']:.1f}–{b['hi']:.1f} | {b['n']} | {b['confidence']:.3f} | {b['accuracy']:.3f} |")
     lines += _selection_lines(card.get("selection"))
+    lines += _robustness_lines(card["model_id"])
     lines += ["", "## Published results, side by side", "",
               "Different test sets and protocols: read the comparison as context, not as a ranking.", "",
               "| study | model | data | accuracy | kappa / QWK | MAE | note |", "|---|---|---|---|---|---|---|"]
@@ -170,6 +171,23 @@ def _gate_failure_lines() -> list[str]:
             f"{kl4['rejected']} of them among the {kl4['n']} KL4 knees ({kl4['rejected_share']:.0%}):",
             "  severe knees sit at the edge of the feature density (`docs/ood_eval.json`). The user can still grade them,",
             "  marked outside validated use."]
+
+
+def _robustness_lines(model_id: str) -> list[str]:
+    """The robustness benchmark (``python -m kneeai.bench robustness --out docs/robustness.json``)."""
+    path = REPO_ROOT / "docs" / "robustness.json"
+    if not path.exists():
+        return []
+    rob = json.loads(path.read_text())
+    if rob["model"]["id"] != model_id:  # measured on another model: stale, not shown
+        return []
+    lines = ["", "### Robustness to acquisition changes", "",
+             f"The {rob['split']} knees ({rob['n']}) changed the way another site's films differ "
+             "(`kneeai/imaging/shifts.py`); `python -m kneeai.bench robustness`.", "",
+             "| change | accuracy | QWK | MAE | same grade as on the original |", "|---|---|---|---|---|"]
+    for name, m in rob["shifts"].items():
+        lines.append(f"| {name} | {m['accuracy']:.3f} | {m['qwk']:.3f} | {m['mae']:.3f} | {m['same_grade_as_original']:.0%} |")
+    return lines
 
 
 def _selection_lines(sel: dict | None) -> list[str]:

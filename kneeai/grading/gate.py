@@ -447,7 +447,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     # Knees as another hospital might send them: looser crop, other exposure, slight rotation.
     shifted: dict[str, list[GateResult]] = {}
     subset = val_pixels[:: max(1, len(val_pixels) // args.shifted)][: args.shifted]
-    for name, fn in _SHIFTS.items():
+    from kneeai.imaging.shifts import SITE_SHIFTS
+
+    for name, fn in SITE_SHIFTS.items():
         shifted[name] = [check(knee_crop(fn(x), "x"), grader, density=density) for x in subset]
 
     prosthesis = [check(knee_crop(ood_set.prosthesis_phantom(x), "x"), grader, density=density) for x in subset]
@@ -500,37 +502,6 @@ def _evaluate(args: argparse.Namespace) -> int:
                       "shifted_rejected_share": {k: v["rejected_share"] for k, v in report["val_knees_shifted"].items()}},
                      indent=1))
     return 0
-
-
-def _zoom_out(x: np.ndarray) -> np.ndarray:
-    from kneeai.imaging.crop import resample_square
-
-    pad = x.shape[0] // 8
-    return resample_square(np.pad(x, pad, mode="edge"), x.shape[0])
-
-
-def _rotate(x: np.ndarray) -> np.ndarray:
-    from scipy import ndimage
-
-    return np.clip(ndimage.rotate(x, 7, reshape=False, mode="nearest"), 0, 1).astype(np.float32)
-
-
-def _zoom_out_reflect(x: np.ndarray) -> np.ndarray:
-    from kneeai.imaging.crop import resample_square
-
-    pad = x.shape[0] // 10
-    return resample_square(np.pad(x, pad, mode="reflect"), x.shape[0])
-
-
-_SHIFTS = {
-    "looser_crop_20pct_mirrored_border": _zoom_out_reflect,
-    "box_past_film_edge_25pct_edge_padded": _zoom_out,
-    "gamma_0.7": lambda x: np.clip(x, 0, 1) ** 0.7,
-    "gamma_1.4": lambda x: np.clip(x, 0, 1) ** 1.4,
-    "low_contrast": lambda x: 0.25 + 0.5 * x,
-    "rotate_7deg": _rotate,
-    "noise_sd_0.03": lambda x: np.clip(x + np.random.default_rng(0).normal(0, 0.03, x.shape), 0, 1).astype(np.float32),
-}
 
 
 def main(argv: list[str] | None = None) -> int:
