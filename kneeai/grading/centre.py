@@ -66,14 +66,24 @@ def centre_on_joint(rad: Radiograph, box: CropBox, laterality: Laterality | None
         density = load_gate(grader)
     if density is None:  # no fitted density for this grader: nothing to centre with
         return CentredBox(box, False, None, None)
-    start = float(_scores(rad, [box], laterality, grader, density)[0])
+    # Each distinct box is scored once: the start box comes back as the zero shift of both
+    # stages, and shifts clamped at the film edge land on the same box.
+    scored: dict[CropBox, float] = {}
+
+    def score(boxes: list[CropBox]) -> None:
+        new = list(dict.fromkeys(b for b in boxes if b not in scored))
+        if new:
+            scored.update(zip(new, map(float, _scores(rad, new, laterality, grader, density))))
+
+    score([box])
+    start = scored[box]
     best_box, best = box, start
     for shifts in (COARSE_SHIFTS, FINE_SHIFTS):
         candidates = _shifted(rad, best_box, shifts)
-        scores = _scores(rad, candidates, laterality, grader, density)
-        i = int(np.argmin(scores))
-        if scores[i] < best:
-            best_box, best = candidates[i], float(scores[i])
+        score(candidates)
+        i = int(np.argmin([scored[b] for b in candidates]))
+        if scored[candidates[i]] < best:
+            best_box, best = candidates[i], scored[candidates[i]]
     if best < MIN_GAIN * start:
         return CentredBox(best_box, True, start, best)
     return CentredBox(box, False, start, start)
