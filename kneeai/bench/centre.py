@@ -24,26 +24,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from PIL import Image
-
     from kneeai.grading.centre import centre_on_joint
     from kneeai.grading.predict import grade_batch
-    from kneeai.grading.train import list_split
+    from kneeai.grading.train import load_split
     from kneeai.grading.weights import load_grader
     from kneeai.imaging.crop import crop_knee
     from kneeai.schemas import CropBox, Radiograph
 
     grader = load_grader()
-    files, labels = list_split(args.data / args.split)
+    images, labels, names = load_split(args.data / args.split)
     rng = np.random.default_rng(args.seed)
     before, after, seconds, moved = [], [], [], 0
     true_crops, start_crops, centred_crops, y = [], [], [], []
-    for path, label in list(zip(files, labels))[:: args.every]:
-        with Image.open(path) as im:
-            px = np.asarray(im.convert("L"), np.float32) / 255
+    for image, label, name in list(zip(images, labels.tolist(), names))[:: args.every]:
+        px = image.numpy().astype(np.float32) / 255
         side = px.shape[0]
         pad = side // 2
-        film = Radiograph(pixels=np.pad(px, pad, mode="reflect"), spacing_mm=None, laterality=None, source=path.name)
+        film = Radiograph(pixels=np.pad(px, pad, mode="reflect"), spacing_mm=None, laterality=None, source=name)
         true = CropBox(pad, pad, side, side)
         dy = int(rng.choice([-1, 1]) * rng.uniform(0.1, 0.3) * side)
         dx = int(rng.uniform(-0.1, 0.1) * side)

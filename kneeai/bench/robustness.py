@@ -23,28 +23,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from PIL import Image
-
     from kneeai.grading.metrics import grading_metrics
     from kneeai.grading.predict import grade_batch
-    from kneeai.grading.train import list_split
+    from kneeai.grading.train import load_split
     from kneeai.grading.weights import load_grader
     from kneeai.imaging.shifts import SITE_SHIFTS
     from kneeai.schemas import KneeCrop
 
     grader = load_grader()
-    files, labels = list_split(args.data / args.split)
-    files, y = files[:: args.every], np.array(labels[:: args.every])
-    pixels = []
-    for p in files:
-        with Image.open(p) as im:
-            pixels.append(np.asarray(im.convert("L"), np.float32) / 255)
+    images, labels, _ = load_split(args.data / args.split)
+    pixels = [x.numpy().astype(np.float32) / 255 for x in images[:: args.every]]
+    y = labels[:: args.every].numpy()
 
     def graded(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         results = []
-        for i in range(0, len(images), 64):
-            crops = [KneeCrop(pixels=x, laterality=None, box=None, source_sha256="", mm_per_pixel=None) for x in images[i : i + 64]]
-            results += grade_batch(crops, grader)
+        for i in range(0, len(images), 64):  # bounds the memory of one network input
+            results += grade_batch([KneeCrop(pixels=x, laterality=None, box=None) for x in images[i : i + 64]], grader)
         return np.array([r.probabilities for r in results]), np.array([r.kl_grade for r in results])
 
     base_probs, base = graded(pixels)
