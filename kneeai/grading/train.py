@@ -64,7 +64,7 @@ class TrainConfig:
     limit_per_grade: int = 0
     image_size: int = 224
     noise_p: float = 0.3
-    # Seconds for the whole run; the epoch count is cut to fit after the first epoch (0 = off).
+    # Seconds for the whole run; the epoch count is fitted to it during the warm-up epochs (0 = off).
     time_budget: float = 0.0
     init: str = ""
 
@@ -238,7 +238,11 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if device == "cuda":
         torch.backends.cudnn.benchmark = True
     where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {cfg.threads} threads"
-    (out / "config.json").write_text(json.dumps({**asdict(cfg), "device": where}, indent=2))
+
+    def write_config(epochs: int) -> None:
+        (out / "config.json").write_text(json.dumps({**asdict(cfg), "epochs": epochs, "device": where}, indent=2))
+
+    write_config(cfg.epochs)
 
     t0 = time.time()
     xtr, ytr, _ = load_split(Path(cfg.data) / "train", cfg.limit_per_grade)
@@ -316,11 +320,11 @@ def train(cfg: TrainConfig, log=print) -> dict:
             running += loss.detach()
             if device == "cpu" and i % 50 == 0:
                 log(f"epoch {epoch + 1} step {i}/{steps_per_epoch} loss {float(running) / (i + 1):.4f}")
-        train_seconds = time.time() - t_ep
         probs = torch.softmax(predict_logits(ema, xva, device), 1).numpy()
         m = grading_metrics(probs, yva.numpy())
         score = m["qwk"] + m["accuracy"]
-        rec = {"epoch": epoch + 1, "loss": float(running) / steps_per_epoch, "seconds": time.time() - t_ep,
+        seconds = time.time() - t_ep
+        rec = {"epoch": epoch + 1, "loss": float(running) / steps_per_epoch, "seconds": seconds,
                **{k: m[k] for k in ("accuracy", "qwk", "mae", "sensitivity")}}
         history.append(rec)
         log(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items() if k != "sensitivity"}))
@@ -328,15 +332,13 @@ def train(cfg: TrainConfig, log=print) -> dict:
             # Fit the schedule to the time left while the learning rate is still warming up (the
             # cosine part is not yet under way), from the latest epoch: the first one is slow on a
             # GPU (cuDNN tries its algorithms). The epoch count used goes into config.json.
-            per_epoch = time.time() - t_ep
-            fit = epoch + 1 + int((cfg.time_budget - (time.time() - t0)) / per_epoch)
+            fit = epoch + 1 + int((cfg.time_budget - (time.time() - t0)) / seconds)
             schedule["epochs"] = max(epoch + 2, min(cfg.epochs, fit))
-            (out / "config.json").write_text(json.dumps({**asdict(cfg), "epochs": schedule["epochs"], "device": where}, indent=2))
-            log(f"{train_seconds:.1f}s per epoch: training {schedule['epochs']} epochs")
+            write_config(schedule["epochs"])
+            log(f"{seconds:.1f}s per epoch: training {schedule['epochs']} epochs")
         if score > best:
             best = score
             torch.save(ema.state_dict(), out / "best_ema.pt")
-        torch.save(ema.state_dict(), out / "last_ema.pt")
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                     "sched": sched.state_dict(), "gen": gen.get_state(), "epoch": epoch, "step": step,
                     "epochs": schedule["epochs"], "best": best, "history": history}, ckpt_path)
