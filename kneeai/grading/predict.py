@@ -20,7 +20,7 @@ FORWARD_CHUNK = 8
 
 def to_tensor(crops: list[np.ndarray]) -> torch.Tensor:
     """Crops (size x size, [0,1]) -> normalised network input, shape = (B, 3, size, size)."""
-    return network_input(torch.from_numpy(np.stack([normalize_intensity(c) for c in crops])).unsqueeze(1))
+    return network_input(normalize_intensity(torch.from_numpy(np.stack(crops)).float().unsqueeze(1)))
 
 
 def as_crop(source: Radiograph | KneeCrop | np.ndarray) -> KneeCrop:

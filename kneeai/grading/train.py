@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from kneeai.grading.metrics import grading_metrics
 from kneeai.grading.model import ARCHITECTURE, NUM_GRADES, build_model, network_input
-from kneeai.imaging.preprocess import HIGH_PERCENTILE, LOW_PERCENTILE
+from kneeai.imaging.preprocess import normalize_intensity
 
 __all__ = ["TrainConfig", "load_split", "train", "main"]
 
@@ -81,6 +81,14 @@ def list_split(root: Path, limit_per_grade: int = 0) -> tuple[list[Path], list[i
     return files, labels
 
 
+def split_pack(root: Path) -> Path | None:
+    """The pack that stands in for split folder ``root`` when the folder itself is absent."""
+    from kneeai.grading.pack import PACK_SUFFIX
+
+    pack = root.with_name(root.name + PACK_SUFFIX)
+    return pack if not root.is_dir() and pack.exists() else None
+
+
 def load_split(root: Path, limit_per_grade: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Decode every knee of a split into a uint8 tensor, shape = (n, size, size).
 
@@ -89,10 +97,10 @@ def load_split(root: Path, limit_per_grade: int = 0) -> tuple[torch.Tensor, torc
     """
     from PIL import Image
 
-    from kneeai.grading.pack import PACK_SUFFIX, read_pack
+    from kneeai.grading.pack import read_pack
 
-    pack = root.with_name(root.name + PACK_SUFFIX)
-    if not root.is_dir() and pack.exists():
+    pack = split_pack(root)
+    if pack is not None:
         images, labels, names = read_pack(pack)
         if limit_per_grade:
             keep = np.concatenate([np.flatnonzero(labels == g)[:limit_per_grade] for g in range(NUM_GRADES)])
@@ -104,14 +112,6 @@ def load_split(root: Path, limit_per_grade: int = 0) -> tuple[torch.Tensor, torc
         with Image.open(p) as im:
             images.append(np.asarray(im.convert("L"), dtype=np.uint8))
     return torch.from_numpy(np.stack(images)), torch.tensor(labels), [p.name for p in files]
-
-
-def _percentile_normalise(x: torch.Tensor) -> torch.Tensor:
-    """Batch version of kneeai.imaging.preprocess.normalize_intensity, x shape = (B, 1, H, W)."""
-    flat = x.flatten(1)
-    q = torch.quantile(flat, torch.tensor([LOW_PERCENTILE / 100, HIGH_PERCENTILE / 100], device=x.device), dim=1)
-    lo, hi = q[0].view(-1, 1, 1, 1), q[1].view(-1, 1, 1, 1)
-    return ((x - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
 
 
 def augment(batch_u8: torch.Tensor, gen: torch.Generator, noise_p: float = 0.3) -> torch.Tensor:
@@ -144,7 +144,7 @@ def augment(batch_u8: torch.Tensor, gen: torch.Generator, noise_p: float = 0.3) 
     x = torch.where(blur, F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), x)
     noise_sd = u(0, 0.03).view(-1, 1, 1, 1) * (torch.rand(b, 1, 1, 1, generator=gen, device=dev) < noise_p)
     x = x + noise_sd * torch.randn(x.shape, generator=gen, device=dev)
-    return _percentile_normalise(x)
+    return normalize_intensity(x)
 
 
 def soft_targets(y: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -168,7 +168,7 @@ def predict_logits(model: torch.nn.Module, images_u8: torch.Tensor, device: str,
     model.eval()
     out = []
     for i in range(0, len(images_u8), batch):
-        x = _percentile_normalise(images_u8[i : i + batch].to(device).float().unsqueeze(1) / 255.0)
+        x = normalize_intensity(images_u8[i : i + batch].to(device).float().unsqueeze(1) / 255.0)
         if flip:
             x = torch.flip(x, dims=[3])
         out.append(model(network_input(x)).float().cpu())
@@ -240,7 +240,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
     where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {cfg.threads} threads"
 
     def write_config(epochs: int) -> None:
-        (out / "config.json").write_text(json.dumps({**asdict(cfg), "epochs": epochs, "device": where}, indent=2))
+        pack = split_pack(Path(cfg.data) / "train")
+        (out / "config.json").write_text(json.dumps(
+            {**asdict(cfg), "epochs": epochs, "device": where, "train_pack": str(pack) if pack else None}, indent=2))
 
     write_config(cfg.epochs)
 

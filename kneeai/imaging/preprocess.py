@@ -6,7 +6,7 @@ sees them, so the model learns anatomy rather than one scanner's grey levels.
 """
 from __future__ import annotations
 
-import numpy as np
+import torch
 
 __all__ = ["normalize_intensity", "IMAGENET_MEAN", "IMAGENET_STD", "LOW_PERCENTILE", "HIGH_PERCENTILE"]
 
@@ -18,13 +18,15 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def normalize_intensity(pixels: np.ndarray) -> np.ndarray:
-    """Stretch ``pixels`` (2-D, any range) so its 1st..99th percentiles map to 0..1, clipped.
+def normalize_intensity(x: torch.Tensor) -> torch.Tensor:
+    """Stretch each image of a batch (B, 1, H, W), any range, so its 1st..99th percentiles map to
+    0..1, clipped. Training and inference both call this, so the network sees the same input.
 
     A flat image (no contrast at all) maps to zeros rather than dividing by zero.
     """
-    x = np.asarray(pixels, dtype=np.float32)
-    lo, hi = np.percentile(x, [LOW_PERCENTILE, HIGH_PERCENTILE])
-    if hi - lo < 1e-6:
-        return np.zeros_like(x, dtype=np.float32)
-    return np.clip((x - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+    flat = x.float().flatten(1)
+    q = torch.quantile(flat, torch.tensor([LOW_PERCENTILE / 100, HIGH_PERCENTILE / 100], device=x.device), dim=1)
+    lo, hi = q[0].view(-1, 1, 1, 1), q[1].view(-1, 1, 1, 1)
+    span = hi - lo
+    out = ((x.float() - lo) / span.clamp_min(1e-6)).clamp(0, 1)
+    return torch.where(span < 1e-6, torch.zeros_like(out), out)
