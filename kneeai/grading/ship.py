@@ -1,4 +1,5 @@
-"""Ship a trained run into weights/: copy the weights, write the metrics, update the manifest.
+"""Ship a trained run into weights/: copy the weights and their training config, write the metrics,
+update the manifest.
 
     python -m kneeai.grading.ship --run /path/to/run [--name kl_grader.pt]
 
@@ -20,9 +21,10 @@ from kneeai.grading.model import ARCHITECTURE
 from kneeai.grading.weights import GRADER_FILE
 from kneeai.manifest import register, sha256_file
 
-__all__ = ["reliability_bins", "ship", "METRICS_FILE", "TRAINING_DATA"]
+__all__ = ["reliability_bins", "ship", "CONFIG_FILE", "METRICS_FILE", "TRAINING_DATA"]
 
 METRICS_FILE = "kl_grader.metrics.json"
+CONFIG_FILE = "kl_grader.config.json"
 TRAINING_DATA = ("Knee Osteoarthritis Severity Grading Dataset (Chen 2018, Mendeley Data, doi:10.17632/56rmx5bjcr.1, "
                  "CC BY 4.0), from OAI baseline bilateral PA fixed-flexion radiographs; train split 5778 knees, "
                  "model selection and temperature on val (826 knees)")
@@ -52,8 +54,9 @@ def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None, se
     config = json.loads((run / "config.json").read_text())
     preds = np.load(run / "val_predictions.npz")
     probs, y = preds["probs"], preds["y"]
-    training_data = TRAINING_DATA + (PACK_NOTE if "pack" in str(config.get("data", "")) else "")
+    training_data = TRAINING_DATA + (PACK_NOTE if config.get("train_pack") else "")
     shutil.copyfile(run / "model.pt", wdir / name)
+    shutil.copyfile(run / "config.json", wdir / CONFIG_FILE)
     short = sha256_file(wdir / name)[:8]
     model_id = f"kl-{ARCHITECTURE}-{short}"
     card = {
@@ -82,6 +85,7 @@ def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None, se
         "metrics_val": {k: val[k] for k in ("accuracy", "qwk", "mae", "ece", "sensitivity", "specificity")},
     }, wdir)
     register(METRICS_FILE, {"kind": "model_card_metrics", "for": name}, wdir)
+    register(CONFIG_FILE, {"kind": "training_config", "for": name}, wdir)
     return entry
 
 

@@ -135,3 +135,30 @@ def test_compare_command_line_on_real_weights(tmp_path):
     sel = json.loads(out.read_text())
     assert [r["candidate"] for r in sel["candidates"]] == ["a", "b"]
     assert "all 2" in sel["ensembles"]
+
+
+def test_ship_copies_weights_and_config_and_says_when_the_train_images_were_packed(tmp_path):
+    from kneeai.grading import ship
+    from kneeai.manifest import verified_path
+
+    data = _dataset(tmp_path / "data", per_grade=2)
+    assert pack.main(["--data", str(data), "--out", str(tmp_path / "pack"), "--quality", "90", "--threads", "1"]) == 0
+    notes = {}
+    for source in ("data", "pack"):
+        run = tmp_path / f"run-{source}"
+        cfg = train.TrainConfig(data=str(tmp_path / source), out=str(run), epochs=1, batch_size=4, warmup_epochs=0,
+                                freeze_blocks=0, threads=1)
+        train.train(cfg, log=lambda *_: None)
+        wdir = tmp_path / f"weights-{source}"
+        wdir.mkdir()
+        entry = ship.ship(run, weights_dir=wdir)
+        # Every shipped file passes the manifest check, and the config is the run's own.
+        for name in ("kl_grader.pt", ship.METRICS_FILE, ship.CONFIG_FILE):
+            verified_path(name, wdir)
+        assert (wdir / ship.CONFIG_FILE).read_bytes() == (run / "config.json").read_bytes()
+        card = json.loads((wdir / ship.METRICS_FILE).read_text())
+        assert card["train_config"] == json.loads((run / "config.json").read_text())
+        assert entry["model_id"] == card["model_id"]
+        notes[source] = entry["training_data"]
+    assert ship.PACK_NOTE not in notes["data"]
+    assert notes["pack"].endswith(ship.PACK_NOTE)
