@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from kneeai.errors import KneeAIError
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     except KneeAIError as exc:
         print(exc.message(args.lang), file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`python -m kneeai grade ... | head`): stop quietly, as Unix tools do.
+        # stdout is pointed at devnull so the interpreter's final flush cannot raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe
 
 
 if __name__ == "__main__":

@@ -60,3 +60,15 @@ def test_a_non_knee_image_is_rejected_unless_outside_use_is_allowed(tmp_path, ca
     assert main(["grade", str(tmp_path / "noise.png"), "--json", "--allow-outside-use"]) == 0
     rec = _lines(capsys)[0]
     assert rec["outside_validated_use"] is True
+
+
+def test_a_reader_that_stops_early_ends_the_run_quietly_without_a_traceback():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "kneeai", "grade", str(KNEES), "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # like `| head -0`: every write meets a closed pipe
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
