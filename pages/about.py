@@ -6,7 +6,7 @@ import streamlit as st
 
 from kneeai.errors import KneeAIError
 from kneeai.grading.card import (OP_SIGNS, TARGETS, comparison_rows, confusion_figure, load_card_metrics, missed_targets,
-                                 reliability_figure)
+                                 reliability_figure, selection_spread)
 from ui.state import lang
 from ui.widgets import page_header, show_error, tr
 
@@ -29,6 +29,10 @@ else:
     v = card["val"]
     st.markdown("### " + tr("card.performance_title"))
     st.caption(tr("card.performance_caption", model_id=card["model_id"]))
+    spread = selection_spread(card.get("selection"))
+    if spread:
+        st.caption(tr("card.selection_spread", n=spread["n"], lo=spread["accuracy_min"], hi=spread["accuracy_max"],
+                      acc=spread["accuracy"], qwk=spread["qwk"]))
     missed = missed_targets(v)
     if missed:
         listed = tr("list.separator").join(f"{tr(f'card.metric.{k}')} {OP_SIGNS[TARGETS[k][0]]} {TARGETS[k][1]}" for k in missed)

@@ -155,8 +155,32 @@ def render_markdown(card: dict | None) -> str:
               "  with boxes 10-30% of a side off the joint, 0.64 after centring, 0.67 well centred); an image uploaded as one knee",
               "  already cropped is used as it is.",
               "- Grad-CAM is coarse (7×7 cells upsampled) and shows where evidence lies, not why.",
-              "- The val set picked the epoch and the temperature; the held-out test set will likely score a little lower.", ""]
+              "- The val set picked the epoch and the temperature; the held-out test set will likely score a little lower.",
+              *_selection_bias_lines(card.get("selection")), ""]
     return "\n".join(lines)
+
+
+def selection_spread(sel: dict | None) -> dict | None:
+    """How the val candidates scored, for the model that was picked as the best of them.
+
+    The best of several candidates on val flatters itself; their mean is the fairer guess for new
+    knees from the same source. None when there was no choice (fewer than two candidates).
+    """
+    if not sel or len(sel["candidates"]) < 2:
+        return None
+    singles = [r["single"] for r in sel["candidates"]]
+    acc = [m["accuracy"] for m in singles]
+    return {"n": len(singles), "accuracy_min": min(acc), "accuracy_max": max(acc),
+            **{k: sum(m[k] for m in singles) / len(singles) for k in ("accuracy", "qwk", "mae")}}
+
+
+def _selection_bias_lines(sel: dict | None) -> list[str]:
+    s = selection_spread(sel)
+    if s is None:
+        return []
+    return [f"- The shipped model is also the best of {s['n']} candidates on the same val knees (accuracy "
+            f"{s['accuracy_min']:.3f}-{s['accuracy_max']:.3f}). Their mean, accuracy {s['accuracy']:.3f}, QWK {s['qwk']:.3f}, "
+            f"MAE {s['mae']:.3f}, is the fairer guess for new knees from the same source."]
 
 
 def _gate_failure_lines() -> list[str]:

@@ -80,6 +80,12 @@ def test_about_page_shows_the_model_card(lang):
     warnings = " ".join(w.value for w in at.warning)
     for k in TARGETS:
         assert (t(f"card.metric.{k}", lang) in warnings) == (k in missed), k
+    # The model was picked among candidates on these knees: the page says how they scored on average.
+    from kneeai.grading.card import selection_spread
+
+    spread = selection_spread(load_card_metrics()["selection"])
+    captions = " ".join(c.value for c in at.caption)
+    assert f"{spread['accuracy']:.3f}" in captions and str(spread["n"]) in captions
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

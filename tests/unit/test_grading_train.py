@@ -121,6 +121,15 @@ def test_compare_ranks_candidates_and_scores_fixed_rule_ensembles():
         m = result["ensembles"][name]
         assert m["accuracy"] + m["qwk"] > singles["good"]["accuracy"] + singles["good"]["qwk"]
 
+    # The card reports the candidates' spread: the winner sits at the top of it, above their mean.
+    from kneeai.grading.card import selection_spread
+
+    spread = selection_spread(result)
+    assert spread["n"] == 3
+    assert spread["accuracy_max"] == singles["good"]["accuracy"] > spread["accuracy"] > spread["accuracy_min"]
+    assert spread["accuracy_min"] == singles["poor"]["accuracy"]
+    assert selection_spread({**result, "candidates": result["candidates"][:1]}) is None
+
 
 def test_compare_command_line_on_real_weights(tmp_path):
     from kneeai.grading import compare
