@@ -134,10 +134,20 @@ class GradeResult:
 
 @dataclass(frozen=True)
 class RegionShare:
-    """Share of attribution inside one anatomical region; ``region`` is an i18n key suffix."""
+    """Share of attribution inside one anatomical region; ``region`` is an i18n key suffix.
+
+    area : the region's share of the crop's pixels. A large region (the femur) collects a large
+        share of a diffuse map; ``concentration`` (share / area, 1 = an even spread) says where the
+        evidence is dense rather than merely plentiful.
+    """
 
     region: str
     share: float
+    area: float = 0.0
+
+    @property
+    def concentration(self) -> float:
+        return self.share / self.area if self.area > 0 else 0.0
 
 
 @dataclass(frozen=True)

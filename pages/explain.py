@@ -50,7 +50,9 @@ else:
         st.write(describe(expl, language))
         names = [t("explain.region." + r.region, language) for r in expl.regions]
         fig = go.Figure(go.Bar(x=[100 * r.share for r in expl.regions], y=names, orientation="h", marker_color="#2563a8",
-                               text=[f"{100 * r.share:.0f}%" for r in expl.regions], textposition="outside", cliponaxis=False))
+                               text=[f"{100 * r.share:.0f}%" for r in expl.regions], textposition="outside", cliponaxis=False,
+                               hovertext=[tr("explain.region_hover", share=f"{100 * r.share:.0f}%", area=f"{100 * r.area:.0f}%",
+                                             times=f"{r.concentration:.1f}") for r in expl.regions], hoverinfo="text"))
         fig.update_layout(title=tr("explain.region_shares"), height=300, margin=dict(l=10, r=30, t=40, b=30), yaxis=dict(autorange="reversed"), plot_bgcolor="white")
         st.plotly_chart(fig, width="stretch", key="regions")
         st.plotly_chart(probability_figure(result, language), width="stretch", key="explain_probs")

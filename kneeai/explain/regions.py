@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kneeai.i18n import t
+from kneeai.i18n import join_sentences, t
 from kneeai.schemas import Explanation, Laterality, RegionShare
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "find_joint_row",
     "region_masks",
     "region_shares",
+    "densest_region",
     "describe",
 ]
 
@@ -75,6 +76,10 @@ REGION_NAMES: tuple[str, ...] = (
 # A region holding at least this share is named in the sentence (after the largest one).
 MENTION_SHARE = 0.10
 MAX_MENTIONED = 3
+# The densest region is named too when it is not the largest and holds at least this many times
+# its area's worth of evidence (1 = an even spread). Small regions with a sliver of a diffuse map
+# are not named: they must also hold MENTION_SHARE.
+MENTION_CONCENTRATION = 1.5
 
 
 def _smooth_columns(x: np.ndarray, k: int = 5) -> np.ndarray:
@@ -157,8 +162,15 @@ def region_shares(heatmap: np.ndarray, pixels: np.ndarray, laterality: Lateralit
     total = m.sum()
     if total <= 0:
         return ()
-    shares = [RegionShare(region=name, share=float(m[mask].sum() / total)) for name, mask in region_masks(pixels, laterality, joint_row).items()]
+    shares = [RegionShare(region=name, share=float(m[mask].sum() / total), area=float(mask.mean()))
+              for name, mask in region_masks(pixels, laterality, joint_row).items()]
     return tuple(sorted(shares, key=lambda r: -r.share))
+
+
+def densest_region(regions: tuple[RegionShare, ...]) -> RegionShare | None:
+    """The region where the evidence is densest for its size, if it is dense enough to name."""
+    named = [r for r in regions if r.share >= MENTION_SHARE and r.concentration >= MENTION_CONCENTRATION]
+    return max(named, key=lambda r: r.concentration, default=None)
 
 
 def describe(explanation: Explanation, lang: str) -> str:
@@ -173,7 +185,11 @@ def describe(explanation: Explanation, lang: str) -> str:
     for r in regions[1:MAX_MENTIONED]:
         if r.share >= MENTION_SHARE:
             parts.append(t("explain.sentence.more", lang, pct=round(100 * r.share), region=t(f"explain.region.{r.region}", lang)))
-    sentence = t("explain.sentence.separator", lang).join(parts) + t("explain.sentence.end", lang)
+    sentences = [t("explain.sentence.separator", lang).join(parts) + t("explain.sentence.end", lang)]
+    dense = densest_region(regions)
+    if dense is not None and dense.region != first.region:
+        sentences.append(t("explain.sentence.densest", lang, region=t(f"explain.region.{dense.region}", lang),
+                           times=f"{dense.concentration:.1f}"))
     if any(r.region.startswith("image_") for r in regions):
-        sentence += " " + t("explain.sentence.sides_unknown", lang)
-    return sentence
+        sentences.append(t("explain.sentence.sides_unknown", lang))
+    return join_sentences(sentences, lang)

@@ -11,10 +11,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["t", "catalog", "LANGUAGES", "LANGUAGE_NAMES"]
+__all__ = ["t", "catalog", "join_sentences", "LANGUAGES", "LANGUAGE_NAMES"]
 
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 LANGUAGE_NAMES: dict[str, str] = {"en": "English", "zh": "简体中文"}
+# What goes between two full sentences: Chinese runs them on after "。", English spaces them.
+SENTENCE_GAP: dict[str, str] = {"en": " ", "zh": ""}
 _DIR = Path(__file__).resolve().parent
 
 
@@ -33,3 +35,7 @@ def t(key: str, lang: str = "en", **params: Any) -> str:
         return text.format(**params)
     except (KeyError, IndexError, ValueError):
         return text
+
+
+def join_sentences(sentences: list[str], lang: str) -> str:
+    return SENTENCE_GAP.get(lang, " ").join(s for s in sentences if s)

@@ -68,7 +68,7 @@ def to_dict(s: PatientSummary, *, generated_at: datetime | None = None) -> dict[
         "override": ({"kl_grade": s.override_grade, "reason": s.override_reason, "model_grade": g.kl_grade if g else None}
                      if s.override_grade is not None else None),
         "explanation": ({"method": s.explanation.method, "target_grade": s.explanation.target_grade,
-                         "regions": [{"region": r.region, "share": r.share} for r in s.explanation.regions]}
+                         "regions": [{"region": r.region, "share": r.share, "area": r.area} for r in s.explanation.regions]}
                         if s.explanation is not None else None),
         "risk": _risk(s),
         "models": {

@@ -126,6 +126,26 @@ def test_describe_a_spread_map_and_an_empty_map():
     assert describe(empty, "zh") == t("explain.sentence.no_evidence", "zh") != t("explain.sentence.no_evidence", "en")
 
 
+def test_a_dense_spot_is_named_even_when_a_large_region_holds_more_of_a_diffuse_map():
+    pixels = _synthetic_knee(120)
+    # A faint glow over the whole femur plus a sharp spot on the medial joint space of a left knee.
+    heat = 0.08 * (np.arange(H)[:, None] < 90) * np.ones((H, W)) + 2 * _blob(120, int(0.3 * W), sigma=8)
+    e = _explanation(heat, pixels, "L")
+    by_name = {r.region: r for r in e.regions}
+    assert e.regions[0].region == "femur"  # the most evidence in all ...
+    assert by_name["medial_joint_space"].concentration > 3 > by_name["femur"].concentration  # ... but thinly spread
+    assert sum(r.area for r in e.regions) == pytest.approx(1.0)
+    en, zh = describe(e, "en"), describe(e, "zh")
+    dense_en = t("explain.sentence.densest", "en", region=t("explain.region.medial_joint_space", "en"),
+                 times=f"{by_name['medial_joint_space'].concentration:.1f}")
+    assert dense_en in en
+    assert t("explain.region.medial_joint_space", "zh") in zh.split("。")[1]  # its own sentence
+    assert "  " not in zh and "。 " not in zh
+    # When the largest region is also the densest, no second sentence repeats it.
+    spot = _explanation(_blob(120, int(0.3 * W)), pixels, "L")
+    assert t("explain.sentence.densest", "en", region="X", times="1").split("X")[0] not in describe(spot, "en")
+
+
 def test_every_region_has_words_in_both_languages():
     for name in REGION_NAMES:
         en, zh = t(f"explain.region.{name}", "en"), t(f"explain.region.{name}", "zh")
