@@ -24,6 +24,7 @@ from kneeai.grading.wording import grade_name, grade_sentence, uncertainty_level
 from kneeai.i18n import t
 from kneeai.report.fonts import find_fonts
 from kneeai.explain.overlay import overlay
+from kneeai.explain.regions import describe
 from kneeai.report.summary import final_grade
 from kneeai.schemas import RISK_HORIZONS_YEARS, ModelRisk, PatientSummary
 
@@ -210,6 +211,10 @@ def _grade_section(pdf: _Doc, s: PatientSummary) -> None:
         pdf.para(pdf.tr("grade.outside_validated_use"), 8, w=w, x=x, colour=_WARN, bold=True)
     end = _bar_chart(pdf, s, x, pdf.get_y() + 2, w)
     pdf.set_y(max(end, below_image) + 1)
+    if s.explanation is not None and s.explanation.regions:
+        # The heatmap in words, as on the Explain page: colours alone do not survive a grey printer.
+        pdf.para(pdf.tr("report.label_value", label=pdf.tr("explain.in_words"), value=describe(s.explanation, pdf.ui_lang)),
+                 8.5, w=_CONTENT_W, x=_MARGIN)
     if s.override_grade is not None:
         pdf.ln(1)
         pdf.set_draw_color(*_WARN)

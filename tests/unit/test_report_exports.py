@@ -63,6 +63,10 @@ def test_pdf_carries_what_the_issue_lists(lang):
         assert "仅供科研与教学使用" in flat and "模拟队列" in flat and "医生修订" in flat and "全膝关节置换术" in flat
         assert "Kellgren-Lawrence分级" in flat
     assert "Doe" not in text and "PID-77" not in text
+    # The heatmap in words, in the report's language.
+    from kneeai.explain.regions import describe
+
+    assert "".join(describe(fake_explanation(2), lang).split()) in flat
 
 
 @needs_poppler
