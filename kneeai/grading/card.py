@@ -163,8 +163,8 @@ def render_markdown(card: dict | None) -> str:
 def selection_spread(sel: dict | None) -> dict | None:
     """How the val candidates scored, for the model that was picked as the best of them.
 
-    The best of several candidates on val flatters itself; their mean is the fairer guess for new
-    knees from the same source. None when there was no choice (fewer than two candidates).
+    The best of several candidates on val flatters itself; their mean is a conservative guess for
+    new knees from the same source. None when there was no choice (fewer than two candidates).
     """
     if not sel or len(sel["candidates"]) < 2:
         return None
@@ -180,7 +180,8 @@ def _selection_bias_lines(sel: dict | None) -> list[str]:
         return []
     return [f"- The shipped model is also the best of {s['n']} candidates on the same val knees (accuracy "
             f"{s['accuracy_min']:.3f}-{s['accuracy_max']:.3f}). Their mean, accuracy {s['accuracy']:.3f}, QWK {s['qwk']:.3f}, "
-            f"MAE {s['mae']:.3f}, is the fairer guess for new knees from the same source."]
+            f"MAE {s['mae']:.3f}, is a conservative guess for new knees from the same source (the candidates differ in "
+            "recipe as well as seed, so part of the spread is real)."]
 
 
 def _gate_failure_lines() -> list[str]:
