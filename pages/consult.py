@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from kneeai.explain import overlay
+from kneeai.explain.regions import focus_region
 from kneeai.grading.wording import grade_name
 from kneeai.i18n import t
 from kneeai.report.icon_array import icon_array_svg, people_out_of_100
@@ -29,6 +30,9 @@ else:
         expl = active_explanation(idx, grade, compute=True)
         if expl is not None and expl.heatmap.shape == crop.pixels.shape:
             st.image(overlay(crop.pixels, expl.heatmap, 0.4), width="stretch", caption=tr("consult.image_caption"))
+            focus_on = focus_region(expl.regions)
+            if focus_on is not None:
+                st.markdown(tr("consult.looked_at", where=tr(f"consult.where.{focus_on.region}")))
         else:
             st.image(crop.pixels.clip(0, 1), width="stretch")
     with right:

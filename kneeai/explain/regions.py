@@ -44,6 +44,7 @@ __all__ = [
     "region_masks",
     "region_shares",
     "densest_region",
+    "focus_region",
     "describe",
 ]
 
@@ -171,6 +172,11 @@ def densest_region(regions: tuple[RegionShare, ...]) -> RegionShare | None:
     """The region where the evidence is densest for its size, if it is dense enough to name."""
     named = [r for r in regions if r.share >= MENTION_SHARE and r.concentration >= MENTION_CONCENTRATION]
     return max(named, key=lambda r: r.concentration, default=None)
+
+
+def focus_region(regions: tuple[RegionShare, ...]) -> RegionShare | None:
+    """The one place to point a patient to: the densest region if one stands out, else the largest."""
+    return densest_region(regions) or (regions[0] if regions else None)
 
 
 def describe(explanation: Explanation, lang: str) -> str:

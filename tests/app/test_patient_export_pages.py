@@ -109,6 +109,8 @@ def test_patient_visits_override_compare_consult_export(lang):
     assert t("kl.4.plain", lang) in text and t("consult.by_clinician", lang) in text
     assert "<svg" in text and text.count("<circle") == 100
     assert t("consult.simulated", lang) in text
+    # Where the computer looked, in a patient's words (the largest region of this fake map).
+    assert t("consult.looked_at", lang, where=t("consult.where.medial_joint_space", lang)) in text
     assert "Entropy" not in text and "熵" not in text  # no technical clutter
 
     # Export: identifiers only with the opt-in box.

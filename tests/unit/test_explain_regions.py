@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from kneeai.explain import describe, find_joint_row, region_masks, region_shares
-from kneeai.explain.regions import BAND_ABOVE, BAND_BELOW, REGION_NAMES
+from kneeai.explain.regions import BAND_ABOVE, BAND_BELOW, REGION_NAMES, densest_region, focus_region
 from kneeai.i18n import t
 from kneeai.schemas import Explanation
 
@@ -148,8 +148,18 @@ def test_a_dense_spot_is_named_even_when_a_large_region_holds_more_of_a_diffuse_
 
 def test_every_region_has_words_in_both_languages():
     for name in REGION_NAMES:
-        en, zh = t(f"explain.region.{name}", "en"), t(f"explain.region.{name}", "zh")
-        assert en != f"explain.region.{name}" and zh != f"explain.region.{name}" and en != zh
+        for prefix in ("explain.region", "consult.where"):  # the clinician's words and the patient's
+            en, zh = t(f"{prefix}.{name}", "en"), t(f"{prefix}.{name}", "zh")
+            assert en != f"{prefix}.{name}" and zh != f"{prefix}.{name}" and en != zh
+
+
+def test_a_patient_is_pointed_to_the_densest_region_else_the_largest():
+    pixels = _synthetic_knee(120)
+    glow_and_spot = 0.08 * (np.arange(H)[:, None] < 90) * np.ones((H, W)) + 2 * _blob(120, int(0.3 * W), sigma=8)
+    assert focus_region(region_shares(glow_and_spot, pixels, "L")).region == "medial_joint_space"
+    even = region_shares(np.ones((H, W)), pixels, "L")  # nothing stands out: the largest region
+    assert densest_region(even) is None and focus_region(even).region == "femur"
+    assert focus_region(()) is None
 
 
 def test_shape_mismatch_is_refused():
