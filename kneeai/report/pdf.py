@@ -205,7 +205,7 @@ def _grade_section(pdf: _Doc, s: PatientSummary) -> None:
     pdf.ln(1)
     pdf.para(pdf.tr(f"kl.{g}.plain"), 9, w=w, x=x)
     pdf.ln(1.5)
-    pdf.para(pdf.tr("report.model_said") + " " + grade_sentence(s.grade, pdf.ui_lang), 8.5, w=w, x=x)
+    pdf.para(pdf.tr("report.model_said", sentence=grade_sentence(s.grade, pdf.ui_lang)), 8.5, w=w, x=x)
     pdf.para(pdf.tr("report.label_value", label=pdf.tr("grade.uncertainty"), value=pdf.tr("uncertainty." + uncertainty_level(s.grade))), 8.5, w=w, x=x, colour=_GREY)
     if s.grade.outside_validated_use:
         pdf.para(pdf.tr("grade.outside_validated_use"), 8, w=w, x=x, colour=_WARN, bold=True)

@@ -62,6 +62,7 @@ def test_pdf_carries_what_the_issue_lists(lang):
     else:
         assert "仅供科研与教学使用" in flat and "模拟队列" in flat and "医生修订" in flat and "全膝关节置换术" in flat
         assert "Kellgren-Lawrence分级" in flat
+        assert "模型结果：KL" in text  # no stray space after a Chinese colon
     assert "Doe" not in text and "PID-77" not in text
     # The heatmap in words, in the report's language.
     from kneeai.explain.regions import describe
