@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "lossless": lossless,
             "meets_target": median < TARGET_S,
         })
-    # Decoding is CPU-bound and single-threaded: a busy machine (say, a model training) slows
+    # Decoding is CPU-bound (JPEG 2000 on every core, the rest on one): a busy machine (say, a model training) slows
     # it down, so the load is kept with the numbers.
     return {"rows": rows, "target_s": TARGET_S, "shape": [args.rows, args.cols], "bits_stored": 12,
             "load_average_1m": [round(load_before, 2), round(_load(), 2)]}

@@ -1,6 +1,7 @@
 """DICOM bytes in, :class:`~kneeai.schemas.Radiograph` out.
 
-Decoding goes through pydicom 3 and its plugins (pylibjpeg-libjpeg, -openjpeg, -rle, pyjpegls),
+Decoding goes through pydicom 3 and its plugins (pylibjpeg-libjpeg, -openjpeg, -rle, pyjpegls, and
+imagecodecs for JPEG 2000 on several threads, see :mod:`kneeai.io.jpeg2000`),
 so every transfer syntax they cover is read: implicit/explicit little endian, deflated, RLE,
 JPEG baseline and lossless, JPEG-LS and JPEG 2000.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ import numpy as np
 from kneeai.config import SETTINGS
 from kneeai.errors import ImageTooLarge, NoPixelData, UnreadableImage, UnsupportedCodec, UnsupportedPhotometric
 from kneeai.imaging.appearance import colourfulness
+from kneeai.io import jpeg2000
 from kneeai.schemas import Laterality, Radiograph
 
 __all__ = ["read_dicom", "is_rust_panic", "META_KEYWORDS", "IDENTIFYING_KEYWORDS", "SUPPORTED_PHOTOMETRIC"]
@@ -59,6 +62,8 @@ _PREFERRED_PLUGIN: dict[str, str] = {
     "1.2.840.10008.1.2.4.81": "pyjpegls",  # JPEG-LS near-lossless
     "1.2.840.10008.1.2.5": "pylibjpeg",  # RLE lossless
     "1.2.840.10008.1.2.4.50": "pillow",  # JPEG baseline (8-bit)
+    # JPEG 2000 and HTJ2K: imagecodecs runs OpenJPEG on several threads, ~2x on 2 cores.
+    **{str(syntax): jpeg2000.PLUGIN for syntax in jpeg2000.SYNTAXES},
 }
 _REQUIRED_PIXEL_TAGS = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "PixelRepresentation")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -204,6 +209,7 @@ def _check_size(ds: Any) -> None:
 def _check_codec(tsyntax: Any) -> None:
     from pydicom.pixels import get_decoder
 
+    _register_plugins()
     name = tsyntax.name if tsyntax.name != str(tsyntax) else str(tsyntax)
     try:
         decoder = get_decoder(tsyntax)
@@ -211,6 +217,11 @@ def _check_codec(tsyntax: Any) -> None:
         raise UnsupportedCodec(name=name) from None
     if not decoder.is_available:
         raise UnsupportedCodec(name=name)
+
+
+@lru_cache(maxsize=1)
+def _register_plugins() -> None:
+    jpeg2000.register()
 
 
 def _decode_first_frame(ds: Any, tsyntax: Any) -> np.ndarray:

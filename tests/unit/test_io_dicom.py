@@ -283,3 +283,64 @@ def test_cut_inside_the_pixel_data_tag_is_truncated_pixels(keep: int) -> None:
     with pytest.raises(UnreadableImage) as info:
         load_radiograph(data[: at + keep])
     assert info.value.key == "error.truncated_pixels"
+
+
+def _j2k_cases() -> dict[str, bytes]:
+    from pydicom.uid import JPEG2000, JPEG2000Lossless
+
+    ref = reference_knee()
+    signed = base_dataset((ref.astype(np.int16) - 2048), bits_stored=12)  # negative values too
+    colour = base_dataset(_rgb_from(ref), photometric="RGB")
+
+    def comp(ds, syntax, **kw):
+        ds = copy.deepcopy(ds)
+        ds.compress(syntax, **kw)
+        return to_bytes(ds)
+
+    return {
+        "lossless_12bit": CORPUS["j2k_lossless"].data,
+        "lossy_12bit": CORPUS["j2k_lossy"].data,
+        "signed_12bit": comp(signed, JPEG2000Lossless),
+        "rgb_as_ybr_rct": comp(colour, JPEG2000Lossless),
+        "lossy_rgb_as_ybr_ict": comp(colour, JPEG2000, j2k_cr=[10]),
+    }
+
+
+def _rgb_from(ref: np.ndarray) -> np.ndarray:
+    g = (ref >> 4).astype(np.uint8)
+    return np.stack([g, (g // 2 + 60).astype(np.uint8), (255 - g).astype(np.uint8)], -1)
+
+
+def test_jpeg2000_is_decoded_by_the_threaded_plugin_with_the_same_pixels_as_openjpeg() -> None:
+    import pydicom
+    from pydicom.pixels import get_decoder, pixel_array
+
+    from kneeai.io import jpeg2000
+
+    load_radiograph(CORPUS["j2k_lossless"].data)  # registers the plugin
+    for syntax in jpeg2000.SYNTAXES:
+        assert jpeg2000.PLUGIN in get_decoder(syntax).available_plugins, syntax
+    for name, data in _j2k_cases().items():
+        ds = pydicom.dcmread(io.BytesIO(data))
+        ours = pixel_array(ds, index=0, decoding_plugin=jpeg2000.PLUGIN)
+        reference = pixel_array(ds, index=0, decoding_plugin="pylibjpeg")
+        assert ours.dtype == reference.dtype and ours.shape == reference.shape, name
+        assert np.array_equal(ours, reference), name
+    signed = pydicom.dcmread(io.BytesIO(_j2k_cases()["signed_12bit"]))
+    assert pixel_array(signed, index=0, decoding_plugin=jpeg2000.PLUGIN).min() < 0  # sign kept
+
+
+def test_a_failing_preferred_jpeg2000_plugin_falls_back_to_openjpeg(monkeypatch) -> None:
+    from kneeai.io import jpeg2000
+
+    load_radiograph(CORPUS["j2k_lossless"].data)
+
+    def broken(src, runner):
+        raise RuntimeError("codec crashed")
+
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import JPEG2000Lossless
+
+    monkeypatch.setitem(get_decoder(JPEG2000Lossless)._available, jpeg2000.PLUGIN, broken)
+    plain = load_radiograph(CORPUS["explicit_le"].data).pixels
+    assert np.abs(load_radiograph(CORPUS["j2k_lossless"].data).pixels - plain).max() < 1e-5
