@@ -19,7 +19,7 @@ import torch
 
 from kneeai.grading.metrics import grading_metrics
 from kneeai.grading.model import build_model
-from kneeai.grading.train import fit_temperature, load_split, predict_logits
+from kneeai.grading.train import calibrate, load_split, predict_logits
 
 __all__ = ["RULE", "candidate_logits", "compare", "main"]
 
@@ -28,8 +28,8 @@ REPORTED = ("accuracy", "qwk", "mae", "ece")
 
 
 def _metrics(logits: np.ndarray, y: np.ndarray) -> dict:
-    t = fit_temperature(torch.from_numpy(logits).float(), torch.from_numpy(y).long())
-    m = grading_metrics(torch.softmax(torch.from_numpy(logits).float() / t, 1).numpy(), y)
+    _, probs = calibrate(torch.from_numpy(logits).float(), torch.from_numpy(y).long())
+    m = grading_metrics(probs, y)
     return {k: round(float(m[k]), 4) for k in REPORTED}
 
 

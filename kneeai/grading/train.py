@@ -190,6 +190,12 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float(log_t.detach().exp())
 
 
+def calibrate(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, np.ndarray]:
+    """Fit the temperature on (logits, y) and return it with the calibrated probabilities."""
+    temperature = fit_temperature(logits, y)
+    return temperature, torch.softmax(logits / temperature, 1).numpy()
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -239,8 +245,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
         torch.backends.cudnn.benchmark = True
     where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {cfg.threads} threads"
 
+    pack = split_pack(Path(cfg.data) / "train")
+
     def write_config(epochs: int) -> None:
-        pack = split_pack(Path(cfg.data) / "train")
         (out / "config.json").write_text(json.dumps(
             {**asdict(cfg), "epochs": epochs, "device": where, "train_pack": str(pack) if pack else None}, indent=2))
 
@@ -363,8 +370,7 @@ def finalize(out: Path, xva: torch.Tensor, yva: torch.Tensor, names: list[str], 
     # computed either way, for the flip-disagreement uncertainty.
     flip_average = raw_tta["accuracy"] + raw_tta["qwk"] > raw_plain["accuracy"] + raw_plain["qwk"]
     chosen = (plain + flipped) / 2 if flip_average else plain
-    temperature = fit_temperature(chosen, yva)
-    cal_probs = torch.softmax(chosen / temperature, 1).numpy()
+    temperature, cal_probs = calibrate(chosen, yva)
     final = grading_metrics(cal_probs, y)
     state = {k: v.contiguous().cpu() for k, v in model.state_dict().items()}
     torch.save(state, out / "model.pt")

@@ -24,9 +24,9 @@ def normalize_intensity(x: torch.Tensor) -> torch.Tensor:
 
     A flat image (no contrast at all) maps to zeros rather than dividing by zero.
     """
-    flat = x.float().flatten(1)
-    q = torch.quantile(flat, torch.tensor([LOW_PERCENTILE / 100, HIGH_PERCENTILE / 100], device=x.device), dim=1)
+    x = x.float()
+    q = torch.quantile(x.flatten(1), torch.tensor([LOW_PERCENTILE / 100, HIGH_PERCENTILE / 100], device=x.device), dim=1)
     lo, hi = q[0].view(-1, 1, 1, 1), q[1].view(-1, 1, 1, 1)
     span = hi - lo
-    out = ((x.float() - lo) / span.clamp_min(1e-6)).clamp(0, 1)
+    out = ((x - lo) / span.clamp_min(1e-6)).clamp(0, 1)
     return torch.where(span < 1e-6, torch.zeros_like(out), out)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import warnings
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -209,7 +208,7 @@ def _check_size(ds: Any) -> None:
 def _check_codec(tsyntax: Any) -> None:
     from pydicom.pixels import get_decoder
 
-    _register_plugins()
+    jpeg2000.register()
     name = tsyntax.name if tsyntax.name != str(tsyntax) else str(tsyntax)
     try:
         decoder = get_decoder(tsyntax)
@@ -217,11 +216,6 @@ def _check_codec(tsyntax: Any) -> None:
         raise UnsupportedCodec(name=name) from None
     if not decoder.is_available:
         raise UnsupportedCodec(name=name)
-
-
-@lru_cache(maxsize=1)
-def _register_plugins() -> None:
-    jpeg2000.register()
 
 
 def _decode_first_frame(ds: Any, tsyntax: Any) -> np.ndarray:

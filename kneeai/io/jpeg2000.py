@@ -27,6 +27,7 @@ THREADS = max(1, min(4, os.cpu_count() or 1))
 
 # pydicom's add_plugin is not thread-safe, and Streamlit serves sessions on threads.
 _REGISTER_LOCK = threading.Lock()
+_registered: list[bool] = []  # holds the answer once registered
 
 # pydicom asks for this when is_available() says no.
 DECODER_DEPENDENCIES = {syntax: ("imagecodecs",) for syntax in SYNTAXES}
@@ -58,14 +59,15 @@ def decode_frame(src: bytes, runner: Any) -> bytearray:
 
 
 def register() -> bool:
-    """Add the plugin to pydicom's JPEG 2000 decoders once; True when it can decode."""
+    """Add the plugin to pydicom's JPEG 2000 decoders, once (later calls return at once); True
+    when it can decode."""
+    if _registered:
+        return _registered[0]
     from pydicom.pixels import get_decoder
 
-    usable = False
     with _REGISTER_LOCK:
-        for syntax in SYNTAXES:
-            decoder = get_decoder(syntax)
-            if PLUGIN not in decoder.available_plugins and PLUGIN not in getattr(decoder, "_unavailable", {}):
-                decoder.add_plugin(PLUGIN, (__name__, "decode_frame"))
-            usable = usable or PLUGIN in decoder.available_plugins
-    return usable
+        if not _registered:
+            for syntax in SYNTAXES:
+                get_decoder(syntax).add_plugin(PLUGIN, (__name__, "decode_frame"))
+            _registered.append(any(PLUGIN in get_decoder(s).available_plugins for s in SYNTAXES))
+    return _registered[0]
