@@ -47,11 +47,11 @@ def gradcam(crop: KneeCrop, grader, target_grade: int | None = None, layer: nn.M
     from captum.attr import LayerAttribution, LayerGradCam
 
     from kneeai.grading.model import gradcam_layer
-    from kneeai.grading.predict import to_tensor
+    from kneeai.grading.model import crops_to_input
 
     model = grader.model
     layer = layer if layer is not None else gradcam_layer(model)
-    x = to_tensor([crop.pixels])
+    x = crops_to_input([crop.pixels], getattr(grader, "input_size", None))
     target = target_grade_for(grader, x) if target_grade is None else int(target_grade)
     flip = flip_averaged(grader)
     with torch.enable_grad():

@@ -36,11 +36,11 @@ def occlusion(crop: KneeCrop, grader, target_grade: int | None = None, window: i
     """
     from captum.attr import LayerAttribution, Occlusion
 
-    from kneeai.grading.predict import to_tensor
+    from kneeai.grading.model import crops_to_input
 
     model = grader.model
     temperature = float(getattr(grader, "temperature", 1.0))
-    x = to_tensor([crop.pixels])
+    x = crops_to_input([crop.pixels], getattr(grader, "input_size", None))
     target = target_grade_for(grader, x) if target_grade is None else int(target_grade)
 
     def probability(inputs: torch.Tensor) -> torch.Tensor:

@@ -50,7 +50,7 @@ def _scores(rad: Radiograph, boxes: list[CropBox], laterality, grader, density) 
     from kneeai.grading.gate import features
 
     crops = [crop_knee(rad, b, laterality).pixels for b in boxes]
-    return density.distance2(features(grader.model, crops)) / density.threshold
+    return density.distance2(features(grader, crops)) / density.threshold
 
 
 def centre_on_joint(rad: Radiograph, box: CropBox, laterality: Laterality | None = None, grader=None,

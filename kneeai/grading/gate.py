@@ -50,6 +50,8 @@ __all__ = [
     "FeatureDensity",
     "check",
     "check_radiograph",
+    "judge",
+    "precheck",
     "image_checks",
     "load_gate",
     "features",
@@ -244,17 +246,12 @@ def fit_density(feats: np.ndarray, labels: np.ndarray, n_components: int = 64) -
     return FeatureDensity(means, vt[:k], np.maximum(eig[:k], residual_variance), residual_variance, float("inf"))
 
 
-def features(model, crops: list[np.ndarray], batch: int = 32) -> np.ndarray:
+def features(grader, crops: list[np.ndarray], batch: int = 32) -> np.ndarray:
     """The grader's penultimate features (spatially averaged last convolution), shape = (n, 1280)."""
-    import torch
+    from kneeai.grading.model import crops_to_input, features_and_logits
 
-    from kneeai.grading.predict import to_tensor
-
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(crops), batch):
-            x = to_tensor(list(crops[i : i + batch]))
-            out.append(model.extract_features(x).mean((2, 3)).float().numpy())
+    out = [features_and_logits(grader.model, crops_to_input(list(crops[i : i + batch]), grader.input_size))[0].numpy()
+           for i in range(0, len(crops), batch)]
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
@@ -286,6 +283,38 @@ def load_gate(grader, weights_dir: Path | None = None) -> FeatureDensity | None:
     return gate
 
 
+def precheck(crop: KneeCrop, radiograph: Radiograph | None = None) -> tuple[GateResult | None, list[tuple[str, float]]]:
+    """The checks that need no network: a final refusal (or None) and the image-statistics ratios
+    that :func:`judge` completes with the density."""
+    if radiograph is not None:
+        film = check_radiograph(radiograph)
+        if not film.accepted:
+            return film, []
+    ratios = image_checks(crop.pixels)
+    verdict = _verdict(ratios)
+    if not verdict.accepted and not verdict.prosthesis:
+        return verdict, ratios
+    return None, ratios
+
+
+def judge(crop: KneeCrop, ratios: list[tuple[str, float]], feats: np.ndarray, grader,
+          density: FeatureDensity | None) -> GateResult:
+    """The verdict on a crop that passed :func:`precheck`, from the features of the pass that
+    grades it (shape = (1280,)). Only a suspected prosthesis costs a second pass (the crop with
+    its metal filled in)."""
+    verdict = _verdict(ratios)
+    if density is None:  # image statistics only
+        return verdict
+    if verdict.prosthesis:
+        filled = features(grader, [_without_metal(crop.pixels)])
+        rest = float(density.distance2(np.stack([feats, filled[0]])).min()) / density.threshold
+        if rest > PROSTHESIS_DENSITY_SLACK:
+            return GateResult(accepted=False, score=max(verdict.score, rest), reason="gate.reason.not_knee")
+        return verdict
+    d2 = float(density.distance2(feats[None])[0])
+    return _verdict(ratios + [("gate.reason.not_knee", d2 / density.threshold)])
+
+
 def check(crop: KneeCrop, grader=None, radiograph: Radiograph | None = None,
           density: FeatureDensity | None = None) -> GateResult:
     """Decide whether ``crop`` is a knee AP/PA radiograph the grader may grade.
@@ -294,31 +323,22 @@ def check(crop: KneeCrop, grader=None, radiograph: Radiograph | None = None,
         features feed the learned density.
     radiograph : the film the crop came from, when known: its colour and size are checked too.
     density : overrides the shipped gate file (tests, evaluation).
+
+    Grading calls :func:`precheck` and :func:`judge` around its own forward pass instead, so a
+    knee goes through the network once; this is the stand-alone form.
     """
-    if radiograph is not None:
-        film = check_radiograph(radiograph)
-        if not film.accepted:
-            return film
-    ratios = image_checks(crop.pixels)
-    verdict = _verdict(ratios)
-    if not verdict.accepted and not verdict.prosthesis:
-        return verdict
+    refused, ratios = precheck(crop, radiograph)
+    if refused is not None:
+        return refused
     if grader is None:
         from kneeai.grading.weights import load_grader
 
         grader = load_grader()
     if density is None:
         density = load_gate(grader)
-    if density is None:  # image statistics only
-        return verdict
-    if verdict.prosthesis:
-        both = features(grader.model, [crop.pixels, _without_metal(crop.pixels)])
-        rest = float(density.distance2(both).min()) / density.threshold
-        if rest > PROSTHESIS_DENSITY_SLACK:
-            return GateResult(accepted=False, score=max(verdict.score, rest), reason="gate.reason.not_knee")
-        return verdict
-    d2 = float(density.distance2(features(grader.model, [crop.pixels]))[0])
-    return _verdict(ratios + [("gate.reason.not_knee", d2 / density.threshold)])
+    if density is None:
+        return _verdict(ratios)
+    return judge(crop, ratios, features(grader, [crop.pixels])[0], grader, density)
 
 
 # ---------------------------------------------------------------- command line: fit / evaluate
@@ -384,11 +404,11 @@ def _fit(args: argparse.Namespace) -> int:
         for i in range(0, len(u8), 64):
             crops += list(augment(u8[i : i + 64], gen)[:, 0].numpy())
     labels = np.tile([g for _, g in train], 1 + args.augmented_copies)
-    density = fit_density(features(grader.model, crops), labels, args.components)
+    density = fit_density(features(grader, crops), labels, args.components)
     # The threshold comes from val: the grader has seen every train knee, so even train knees
     # held out from the density would look more typical than a new knee does.
     val = _split_files(root, "val", args.val_limit)
-    val_d2 = density.distance2(features(grader.model, [_read_grey(p) for p, _ in val]))
+    val_d2 = density.distance2(features(grader, [_read_grey(p) for p, _ in val]))
     threshold = float(np.quantile(val_d2, VAL_QUANTILE))
     crossfit = _crossfit_rejection(val_d2, [p.stem[:-1] for p, _ in val], VAL_QUANTILE, args.seed)
     density = FeatureDensity(density.means, density.components, density.variances, density.residual_variance,

@@ -29,6 +29,8 @@ class Grader:
     temperature: float
     # Average the film's and its mirror image's logits (only when that paid on val).
     flip_average: bool = True
+    # The side the network sees (crops are upsampled to it when it was trained larger).
+    input_size: int = 224
 
 
 @lru_cache(maxsize=2)
@@ -44,4 +46,4 @@ def load_grader(name: str = GRADER_FILE, allow_placeholder: bool = True) -> Grad
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval().to(memory_format=torch.channels_last)
     return Grader(model, ModelInfo(entry.get("model_id", name), entry["sha256"]), float(entry.get("temperature", 1.0)),
-                  bool(entry.get("flip_average", True)))
+                  bool(entry.get("flip_average", True)), int(entry.get("input_size", 224)))

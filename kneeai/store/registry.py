@@ -46,6 +46,7 @@ __all__ = [
     "record_export",
     "all_visits",
     "record_grading",
+    "record_gradings",
 ]
 
 PSEUDONYM_PREFIX = "KN-"
@@ -370,3 +371,14 @@ def record_grading(grade: GradeResult, input_sha256: str, *, subject: str | None
     with write_session() as s:
         audit.append(s, "grade", grade_to_dict(grade), subject=subject, model_id=grade.model.model_id,
                      weights_sha256=grade.model.sha256, input_sha256=input_sha256, user=user)
+
+
+def record_gradings(gradings: list[tuple[GradeResult, str]], *, subject: str | None = None, user: str | None = None) -> None:
+    """:func:`record_grading` for several knees in one transaction (one commit per file or batch,
+    not per knee)."""
+    if not gradings:
+        return
+    with write_session() as s:
+        for grade, input_sha256 in gradings:
+            audit.append(s, "grade", grade_to_dict(grade), subject=subject, model_id=grade.model.model_id,
+                         weights_sha256=grade.model.sha256, input_sha256=input_sha256, user=user)

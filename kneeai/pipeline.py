@@ -1,0 +1,227 @@
+"""The one orchestration: film -> knees -> grade (+ gate) -> records.
+
+Pages, the CLI (``grade``, ``report``, ``batch``) and the Python API all go through here, so a
+film gives the same knees, boxes, sides and grades wherever it is opened.
+
+- :func:`knees` finds every knee on a radiograph: a single-knee crop comes back whole; a film
+  gives one box per knee, from the viewer's left, each centred on its joint.
+- :func:`grade_radiographs` grades the knees of many films in batched network passes, one pass
+  per knee (the out-of-distribution gate reads the same pass's features).
+- :func:`iter_graded` streams files: decoding and cropping run ahead in a small thread pool while
+  the network grades the knees already cut, in the order the files were given.
+- :func:`knee_record` is the JSON object per knee that ``python -m kneeai grade --json`` prints.
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from kneeai.errors import KneeAIError
+from kneeai.schemas import CropBox, GradeResult, KneeCrop, Laterality, Radiograph
+
+__all__ = [
+    "ImageKind",
+    "LateralitySource",
+    "LocatedKnee",
+    "GradedKnee",
+    "GradedFile",
+    "knees",
+    "grade_radiographs",
+    "grade_radiograph",
+    "iter_graded",
+    "knee_record",
+    "grade_record",
+    "box_xyxy",
+]
+
+ImageKind = Literal["auto", "crop", "film"]
+# Where a knee's side came from: the DICOM header (ImageLaterality / Laterality, or the
+# PatientOrientation that says which way the columns run), its position on an AP/PA film (the
+# patient's right knee on the viewer's left), or the user.
+LateralitySource = Literal["dicom", "position", "user"]
+
+# Knees graded per network call when streaming files (several files' knees share a batch).
+STREAM_BATCH_KNEES = 32
+# Files decoded and cropped ahead of the network; bounds memory whatever the archive's size.
+STREAM_AHEAD_FILES = 16
+
+
+@dataclass(frozen=True)
+class LocatedKnee:
+    """One knee found on a radiograph.
+
+    index : 1, 2, ... from the viewer's left.
+    box : the crop's box in the film's pixels.
+    """
+
+    index: int
+    crop: KneeCrop
+    box: CropBox
+    laterality: Laterality | None
+    laterality_source: LateralitySource | None
+
+
+@dataclass(frozen=True)
+class GradedKnee:
+    """A located knee with its grade, or the error it was refused with."""
+
+    knee: LocatedKnee
+    result: GradeResult | None
+    error: KneeAIError | None = None
+
+
+@dataclass(frozen=True)
+class GradedFile:
+    """One input of :func:`iter_graded`: its knees, or the error that stopped it before grading."""
+
+    path: str
+    sha256: str
+    knees: tuple[GradedKnee, ...]
+    error: KneeAIError | None = None
+
+
+def box_xyxy(box: CropBox) -> list[int]:
+    """``[x0, y0, x1, y1]`` in the film's pixels (x1, y1 exclusive)."""
+    return [int(box.left), int(box.top), int(box.left + box.width), int(box.top + box.height)]
+
+
+def _side_source(rad: Radiograph, n_knees: int) -> LateralitySource | None:
+    if rad.laterality is not None:
+        return "dicom"
+    if n_knees >= 2:
+        return "dicom" if rad.meta.get("PatientOrientation") else "position"
+    return None
+
+
+def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[LocatedKnee]:
+    """Every knee on ``rad``, from the viewer's left.
+
+    kind : "crop" takes the image as one knee crop, "film" searches it for knees, "auto" decides
+        from its size and shape (:func:`~kneeai.imaging.crop.is_single_knee`).
+    """
+    from kneeai.grading.centre import centred_knee_boxes
+    from kneeai.imaging.crop import crop_knee, is_single_knee
+
+    h, w = rad.shape
+    if kind == "crop" or (kind == "auto" and is_single_knee(rad)):
+        whole = CropBox(top=0, left=0, height=h, width=w)
+        return [LocatedKnee(1, crop_knee(rad, None, rad.laterality), whole, rad.laterality,
+                            "dicom" if rad.laterality else None)]
+    boxes = centred_knee_boxes(rad, as_film=True, grader=grader)
+    source = _side_source(rad, len(boxes))
+    return [LocatedKnee(i, crop_knee(rad, box, lat), box, lat, source if lat else None)
+            for i, (box, lat) in enumerate(boxes, start=1)]
+
+
+def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, grader=None,
+                      allow_outside_use: bool = False) -> list[list[GradedKnee]]:
+    """Gate and grade the located knees of several films in one batched pass."""
+    from kneeai.grading.predict import grade_knees
+
+    items = list(items)
+    crops = [k.crop for _, ks in items for k in ks]
+    films = [rad for rad, ks in items for _ in ks]
+    results = iter(grade_knees(crops, films, grader=grader, allow_outside_use=allow_outside_use))
+    out = []
+    for _, ks in items:
+        graded = []
+        for k in ks:
+            r = next(results)
+            graded.append(GradedKnee(k, None, r) if isinstance(r, KneeAIError) else GradedKnee(k, r))
+        out.append(graded)
+    return out
+
+
+def grade_radiograph(rad: Radiograph, *, kind: ImageKind = "auto", allow_outside_use: bool = False,
+                     grader=None) -> list[GradedKnee]:
+    """Every knee of one film, graded (refused knees carry their error)."""
+    return grade_radiographs([(rad, knees(rad, kind, grader))], grader=grader, allow_outside_use=allow_outside_use)[0]
+
+
+def _prepare(path: Path, kind: ImageKind, grader) -> tuple[Radiograph, list[LocatedKnee]]:
+    from kneeai.io import load_radiograph
+
+    rad = load_radiograph(path)
+    return rad, knees(rad, kind, grader)
+
+
+def iter_graded(paths: Iterable[Path], *, kind: ImageKind = "auto", allow_outside_use: bool = False, grader=None,
+                workers: int = 2, batch_knees: int = STREAM_BATCH_KNEES,
+                ahead: int = STREAM_AHEAD_FILES) -> Iterator[GradedFile]:
+    """Grade files as a stream, in input order, batching knees across files.
+
+    Decoding and cropping run in ``workers`` threads up to ``ahead`` files in front of the
+    network, so memory stays bounded; results come out as soon as their batch is graded.
+    """
+    from kneeai.grading.weights import load_grader
+
+    grader = grader or load_grader()
+    it = iter(paths)
+    pending: deque[tuple[Path, Future]] = deque()
+    ready: list[tuple[Path, Radiograph | None, list[LocatedKnee], KneeAIError | None]] = []
+
+    def flush() -> Iterator[GradedFile]:
+        ok = [(rad, ks) for _, rad, ks, err in ready if err is None]
+        graded = iter(grade_radiographs(ok, grader=grader, allow_outside_use=allow_outside_use))
+        for path, rad, _, err in ready:
+            if err is not None:
+                yield GradedFile(str(path), "", (), err)
+            else:
+                yield GradedFile(str(path), rad.sha256, tuple(next(graded)))
+        ready.clear()
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="kneeai-intake") as pool:
+        def top_up() -> None:
+            while len(pending) < ahead:
+                p = next(it, None)
+                if p is None:
+                    return
+                pending.append((p, pool.submit(_prepare, Path(p), kind, grader)))
+
+        top_up()
+        n_knees = 0
+        while pending:
+            path, fut = pending.popleft()
+            top_up()
+            try:
+                rad, ks = fut.result()
+                ready.append((path, rad, ks, None))
+                n_knees += len(ks)
+            except KneeAIError as exc:
+                ready.append((path, None, [], exc))
+            if n_knees >= batch_knees or not pending:
+                yield from flush()
+                n_knees = 0
+
+
+def grade_record(r: GradeResult) -> dict:
+    """The grade's part of a knee's JSON record."""
+    rec = {
+        "kl_grade": r.kl_grade,
+        "probabilities": [round(p, 6) for p in r.probabilities],
+        "expected_grade": round(r.expected_grade, 6),
+        "uncertainty": {k: round(v, 6) for k, v in r.uncertainty.items()},
+        "model": {"id": r.model.model_id, "sha256": r.model.sha256, "placeholder": r.model.placeholder},
+    }
+    if r.outside_validated_use:
+        rec["outside_validated_use"] = True
+    return rec
+
+
+def knee_record(path: str, graded: GradedKnee, lang: str = "en",
+                message: Callable[[KneeAIError, str], str] | None = None) -> dict:
+    """The JSON object for one knee: ``path`` exactly as given, the ``knee`` (index, laterality,
+    its source, box ``[x0, y0, x1, y1]``), then the grade or the ``error`` in ``lang``."""
+    k = graded.knee
+    rec: dict = {"path": path, "knee": {"index": k.index, "laterality": k.laterality,
+                                        "laterality_source": k.laterality_source, "box": box_xyxy(k.box)}}
+    if graded.error is not None:
+        rec["error"] = message(graded.error, lang) if message else graded.error.message(lang)
+        return rec
+    assert graded.result is not None
+    rec.update(grade_record(graded.result))
+    return rec
