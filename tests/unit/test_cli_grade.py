@@ -8,7 +8,7 @@ from kneeai.__main__ import main
 from tests.conftest import ROOT
 
 KNEES = ROOT / "examples" / "knees"
-CONTRACT = {"path", "kl_grade", "probabilities", "expected_grade", "uncertainty", "model"}
+CONTRACT = {"path", "knee", "kl_grade", "probabilities", "expected_grade", "uncertainty", "model"}
 
 
 def _lines(capsys) -> list[dict]:
@@ -30,6 +30,9 @@ def test_folder_is_searched_recursively_and_each_knee_is_one_json_line(tmp_path,
         assert abs(rec["expected_grade"] - sum(k * p for k, p in enumerate(rec["probabilities"]))) < 1e-4
         assert set(rec["uncertainty"]) == {"entropy", "flip_disagreement"}
         assert rec["model"]["placeholder"] is False and len(rec["model"]["sha256"]) == 64
+        # A crop is its own single knee: the whole image, index 1, side unknown from a WebP.
+        assert rec["knee"] == {"index": 1, "laterality": None, "laterality_source": None, "box": [0, 0, 224, 224]}
+    assert {r["path"] for r in lines} == {str(nested / "knee.webp"), str(tmp_path / "other.webp")}
     by_name = {r["path"].rsplit("/", 1)[-1]: r for r in lines}
     # A KL4 knee and a KL0 knee are told apart.
     assert by_name["knee.webp"]["expected_grade"] > by_name["other.webp"]["expected_grade"] + 2
@@ -72,3 +75,45 @@ def test_a_reader_that_stops_early_ends_the_run_quietly_without_a_traceback():
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141
     assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+def _bilateral_film(tmp_path):
+    """Two example knees side by side on a dark film with a margin, as a viewer exports one."""
+    import numpy as np
+    from PIL import Image
+
+    right = np.asarray(Image.open(KNEES / "kl4_9070207R.webp").convert("L"))
+    left = np.asarray(Image.open(KNEES / "kl0_9006140L.webp").convert("L"))
+    film = np.full((420, 620), 12, np.uint8)
+    film[100:324, 60:284] = right
+    film[100:324, 336:560] = left
+    path = tmp_path / "film.png"
+    Image.fromarray(film).save(path)
+    return path
+
+
+def test_a_bilateral_film_gives_one_line_per_knee_with_index_side_box_and_the_path_as_given(tmp_path, capsys):
+    path = _bilateral_film(tmp_path)
+    assert main(["grade", str(path), "--json", "--allow-outside-use"]) == 0
+    lines = _lines(capsys)
+    assert [r["knee"]["index"] for r in lines] == [1, 2]
+    assert all(r["path"] == str(path) for r in lines)  # nothing appended
+    # The patient's right knee is on the viewer's left of an AP film.
+    assert [(r["knee"]["laterality"], r["knee"]["laterality_source"]) for r in lines] == [("R", "position"), ("L", "position")]
+    (a, b) = (r["knee"]["box"] for r in lines)
+    assert a[2] <= b[0] + 40 and a[0] < 310 < b[2]  # one box on each half
+    assert all(x1 > x0 and y1 > y0 for x0, y0, x1, y1 in (a, b))
+
+
+def test_grades_are_the_same_batched_across_files_as_one_file_at_a_time(tmp_path, capsys):
+    files = sorted(KNEES.glob("*.webp"))
+    assert main(["grade", *map(str, files), "--json"]) == 0
+    together = _lines(capsys)
+    alone = []
+    for f in files:
+        assert main(["grade", str(f), "--json"]) == 0
+        alone += _lines(capsys)
+    assert [r["path"] for r in together] == [str(f) for f in files]
+    for x, y in zip(together, alone):
+        assert x["kl_grade"] == y["kl_grade"]
+        assert max(abs(p - q) for p, q in zip(x["probabilities"], y["probabilities"])) < 1e-4
