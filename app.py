@@ -1,17 +1,13 @@
 """KneeAI: the Streamlit entry point. Routing, the sidebar (patient and language) and nothing else."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from kneeai.i18n import LANGUAGE_NAMES, LANGUAGES, t  # noqa: E402
-from ui.navigation import DEFAULT_PAGE, PAGES  # noqa: E402
-from ui.state import Key, get, lang, put  # noqa: E402
-from ui.widgets import DEEP_LINK, ROUTED_FLAG  # noqa: E402
+from kneeai.i18n import LANGUAGE_NAMES, LANGUAGES, t
+from ui.navigation import DEFAULT_PAGE, PAGES
+from ui.state import Key, get, lang, put
 
 
 def sidebar() -> None:
@@ -44,11 +40,6 @@ def main() -> None:
         for path, title, icon, default in PAGES
     ]
     nav = st.navigation(pages)
-    st.session_state[ROUTED_FLAG] = True
-    # A page opened from its URL before app.py ran (ui.widgets.ensure_routed) is shown now.
-    wanted = st.session_state.pop(DEEP_LINK, None)
-    if wanted and wanted in {path for path, *_ in PAGES} and wanted != DEFAULT_PAGE:
-        st.switch_page(wanted)
     sidebar()
     nav.run()
 

@@ -1,6 +1,6 @@
 """Chromium screenshots of every page in both languages, for docs/screenshots/ and for looking.
 
-    python scripts/screenshots.py [--out docs/screenshots]
+    python -m scripts.screenshots [--out docs/screenshots]
 
 Starts `streamlit run`, grades an example knee, then visits each page through the sidebar (so the
 session, and the grade, carry over) and saves <page>-<lang>.png.
@@ -8,15 +8,12 @@ session, and the grade, carry over) and saves <page>-<lang>.png.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ui.navigation import PAGES  # noqa: E402
-from kneeai.i18n import t  # noqa: E402
-from tests.e2e.browser import ROOT, chromium_page, streamlit_server, wait_idle  # noqa: E402
+from ui.navigation import PAGES
+from kneeai.i18n import t
+from tests.e2e.browser import ROOT, chromium_page, streamlit_server, wait_idle
 
 EXAMPLE = ROOT / "examples" / "knees" / "kl3_9023348L.webp"
 

@@ -7,4 +7,5 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! fc-list 2>/dev/
   apt-get update -qq && apt-get install -y -qq fonts-noto-cjk >/dev/null
 fi
 python -m pip install -q -r requirements.txt
+python -m pip install -q --no-deps -e .
 exec python -m streamlit run app.py "$@"

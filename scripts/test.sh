@@ -15,6 +15,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 python -m pip install -q -r requirements-dev.txt || exit 1
+python -m pip install -q --no-deps -e . || exit 1
 python -m pytest "$@"
 code=$?
 # pytest exits 5 when it collected no tests: that is a failure here, never a pass.

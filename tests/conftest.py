@@ -1,13 +1,11 @@
-"""Shared fixtures. The repository root goes on sys.path so `ui` and `kneeai` import as in the app."""
+"""Shared fixtures. `kneeai` and `ui` import from the editable install (`pip install -e .`)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 DATA = ROOT.parent / "shared" / "data" / "knee-kl"
 

@@ -2,7 +2,7 @@
 
     python -m kneeai.grading.card        # rewrites docs/MODEL_CARD.md from weights/
 
-The page (pages/about.py) and docs/MODEL_CARD.md draw on the same numbers: the metrics JSON that
+The page (views/about.py) and docs/MODEL_CARD.md draw on the same numbers: the metrics JSON that
 ``kneeai.grading.ship`` wrote next to the weights, and ``kneeai.grading.literature``.
 """
 from __future__ import annotations

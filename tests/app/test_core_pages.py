@@ -46,7 +46,7 @@ def test_grading_an_example_knee_shows_grade_probabilities_and_words(lang):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_explain_page_asks_for_a_grade_first(lang):
     at = _app(lang).run()
-    at.switch_page("pages/explain.py").run()
+    at.switch_page("views/explain.py").run()
     assert not at.exception
     assert any(t("explain.need_grade", lang) in i.value for i in at.info)
 
@@ -55,7 +55,7 @@ def test_explain_page_asks_for_a_grade_first(lang):
 def test_explain_page_describes_the_heatmap_in_words(lang):
     at = _app(lang).run()
     at.selectbox(key="example_pick").set_value(EXAMPLE).run()
-    at.switch_page("pages/explain.py").run()
+    at.switch_page("views/explain.py").run()
     assert not at.exception
     assert any(m.value == "#### " + t("explain.in_words", lang) for m in at.markdown)
     assert at.slider(key="explain_opacity").value == pytest.approx(0.45)
@@ -67,7 +67,7 @@ def test_explain_page_describes_the_heatmap_in_words(lang):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_about_page_shows_the_model_card(lang):
     at = _app(lang).run()
-    at.switch_page("pages/about.py").run()
+    at.switch_page("views/about.py").run()
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
     assert t("card.intended_use_title", lang) in text

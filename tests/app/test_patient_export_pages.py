@@ -45,7 +45,7 @@ def _texts(at: AppTest) -> str:
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_patient_visits_override_compare_consult_export(lang):
     at = _app(lang).run()
-    at.switch_page("pages/patient.py").run()
+    at.switch_page("views/patient.py").run()
     assert not at.exception
     # A new patient: the name is stored apart and the pseudonym is what shows.
     at.text_input(key="new_name").set_value("Doe^Jane")
@@ -65,14 +65,14 @@ def test_patient_visits_override_compare_consult_export(lang):
 
     # Visit 2: the model says KL 3; the clinician sets KL 4 with a reason (on the Export page).
     _analysis(at, 3, 2)
-    at.switch_page("pages/export.py").run()
+    at.switch_page("views/export.py").run()
     assert not at.exception
     at.selectbox(key="export_override_grade").set_value(4)
     at.text_area(key="export_override_reason").set_value("bone on bone medially")
     at.button(key="export_override_apply").click().run()
     assert not at.exception
     assert at.session_state["override"] == (4, "bone on bone medially")
-    at.switch_page("pages/patient.py").run()
+    at.switch_page("views/patient.py").run()
     at.date_input(key="visit_date").set_value(dt.date(2025, 1, 12))
     at.button(key="visit_save").click().run()
     assert not at.exception
@@ -103,7 +103,7 @@ def test_patient_visits_override_compare_consult_export(lang):
     assert v1.grade.kl_grade == 2 and v1.effective_grade == 1
 
     # Consultation: the grade in force in plain words, and the risk as 100 people.
-    at.switch_page("pages/consult.py").run()
+    at.switch_page("views/consult.py").run()
     assert not at.exception
     text = _texts(at)
     assert t("kl.4.plain", lang) in text and t("consult.by_clinician", lang) in text
@@ -114,7 +114,7 @@ def test_patient_visits_override_compare_consult_export(lang):
     assert "Entropy" not in text and "熵" not in text  # no technical clutter
 
     # Export: identifiers only with the opt-in box.
-    at.switch_page("pages/export.py").run()
+    at.switch_page("views/export.py").run()
     assert not at.exception
     assert len(at.get("download_button")) == 4  # PDF, JSON, FHIR, CSV
     assert not at.checkbox(key="export_ids").value
@@ -123,11 +123,11 @@ def test_patient_visits_override_compare_consult_export(lang):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_pages_without_data_explain_what_to_do(lang):
     at = _app(lang).run()
-    for page, key in (("pages/consult.py", "consult.need_grade"), ("pages/export.py", "export.nothing")):
+    for page, key in (("views/consult.py", "consult.need_grade"), ("views/export.py", "export.nothing")):
         at.switch_page(page).run()
         assert not at.exception
         assert any(t(key, lang) in i.value for i in at.info)
-    at.switch_page("pages/patient.py").run()
+    at.switch_page("views/patient.py").run()
     assert not at.exception and t("patient.new", lang) in _texts(at)
-    at.switch_page("pages/batch.py").run()
+    at.switch_page("views/batch.py").run()
     assert not at.exception and t("batch.help", lang) in _texts(at)

@@ -32,7 +32,7 @@ def _type_patient(at: AppTest) -> None:
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_risk_page_asks_for_inputs_then_shows_both_models_and_what_if(lang):
     at = _app(lang).run()
-    at.switch_page("pages/risk.py").run()
+    at.switch_page("views/risk.py").run()
     assert not at.exception
     assert at.title[0].value == t("nav.risk", lang)
     # Untouched: one calm prompt, no errors.
@@ -58,15 +58,15 @@ def test_risk_page_asks_for_inputs_then_shows_both_models_and_what_if(lang):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_invalid_inputs_are_kept_and_explained_across_page_switches(lang):
     at = _app(lang).run()
-    at.switch_page("pages/risk.py").run()
+    at.switch_page("views/risk.py").run()
     _type_patient(at)
     at.selectbox(key="risk_kl_typed").set_value(2).run()
     at.number_input(key="risk_bmi").set_value(400.0).run()
     assert not at.exception
     assert any("400" in e.value and t("clinical.field.bmi", lang) in e.value for e in at.error)
     assert "risk" not in at.session_state
-    at.switch_page("pages/about.py").run()
-    at.switch_page("pages/risk.py").run()
+    at.switch_page("views/about.py").run()
+    at.switch_page("views/risk.py").run()
     assert at.number_input(key="risk_bmi").value == 400.0
     assert at.session_state["clinical"]["bmi"] == 400.0
 
@@ -79,7 +79,7 @@ def test_image_grade_is_mixed_and_an_override_wins(lang):
     at.session_state["active_crop"] = 0
     at.session_state["clinical"] = {"age": 70, "sex": "M", "bmi": 29.5, "womac_pain": 6}
     at.run()
-    at.switch_page("pages/risk.py").run()
+    at.switch_page("views/risk.py").run()
     assert not at.exception
     assert at.session_state["risk"].inputs.kl_probabilities == probs
     assert any("KL3 40%" in c.value for c in at.caption)
@@ -93,7 +93,7 @@ def test_image_grade_is_mixed_and_an_override_wins(lang):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_validation_page_shows_the_numbers_the_checks_and_the_literature(lang):
     at = _app(lang).run()
-    at.switch_page("pages/risk_validation.py").run()
+    at.switch_page("views/risk_validation.py").run()
     assert not at.exception
     assert at.title[0].value == t("nav.risk_validation", lang)
     assert len(at.dataframe) == 3
@@ -108,7 +108,7 @@ def test_validation_page_shows_the_numbers_the_checks_and_the_literature(lang):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_refit_page_fits_a_non_knee_table_and_applies_it(lang):
     at = _app(lang).run()
-    at.switch_page("pages/risk_refit.py").run()
+    at.switch_page("views/risk_refit.py").run()
     assert not at.exception
     assert any(t("refit.no_model", lang) in i.value for i in at.info)
     at.selectbox(key="refit_example").set_value("generic").run()

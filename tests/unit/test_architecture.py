@@ -54,7 +54,7 @@ def test_every_key_used_in_code_exists():
     used: set[str] = set()
     # Whole literal keys only; a prefix completed at run time ("explain.region." + name) is skipped.
     pattern = re.compile(r"""\b(?:t|tr)\(\s*["']([a-z_]+\.[a-z0-9_.]*[a-z0-9_])["']""")
-    for p in list((ROOT / "kneeai").rglob("*.py")) + list((ROOT / "pages").rglob("*.py")) + list((ROOT / "ui").rglob("*.py")) + [ROOT / "app.py"]:
+    for p in list((ROOT / "kneeai").rglob("*.py")) + list((ROOT / "views").rglob("*.py")) + list((ROOT / "ui").rglob("*.py")) + [ROOT / "app.py"]:
         used |= set(pattern.findall(p.read_text(encoding="utf-8")))
     assert sorted(used - set(catalog("en"))) == []
 

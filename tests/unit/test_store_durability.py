@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SAVER = """
 import sys, time
-sys.path.insert(0, {root!r})
 from kneeai.store import registry
 from kneeai.store.codec import encode_png
 from tests.unit.fake_results import fake_crop, fake_grade, fake_risk
@@ -29,15 +28,15 @@ while go != "-" and not __import__("os").path.exists(go):
     time.sleep(0.005)
 i = 0
 while n < 0 or i < n:
-    vid = registry.save_visit(patient, "2024-01-01", "L", "%s%062x" % (tag, i), png, fake_grade(i % 5), fake_risk(i % 5), None, {{"i": i}})
+    vid = registry.save_visit(patient, "2024-01-01", "L", "%s%062x" % (tag, i), png, fake_grade(i % 5), fake_risk(i % 5), None, {"i": i})
     print(vid, i, flush=True)
     i += 1
 """
 
 
 def _saver(patient_id: int, tag: str, n: int, go: str = "-") -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", SAVER.format(root=str(ROOT)), str(patient_id), tag, str(n), go],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    return subprocess.Popen([sys.executable, "-c", SAVER, str(patient_id), tag, str(n), go],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(), cwd=ROOT)
 
 
 def _check_all(expected: dict[int, int], tag: str) -> None:

@@ -53,7 +53,7 @@ visits = registry.visits_for(int(patient_id)) if patient_id is not None else []
 sources = (["current"] if active() is not None else []) + (["saved"] if visits else [])
 if not sources:
     st.info(tr("export.nothing"), icon=":material/description:")
-    st.page_link("pages/grade.py", label=tr("nav.grade"), icon=":material/arrow_forward:")
+    st.page_link("views/grade.py", label=tr("nav.grade"), icon=":material/arrow_forward:")
 else:
     source = st.radio(tr("export.source"), sources, format_func=lambda s: t(f"export.source_{s}", ui_lang), horizontal=True, key="export_source")
     if source == "current":

@@ -12,14 +12,13 @@ from kneeai.report.icon_array import icon_array_svg, people_out_of_100
 from kneeai.schemas import RISK_HORIZONS_YEARS
 from ui.record import active, active_explanation, effective_risk
 from ui.state import Key, get, lang
-from ui.widgets import ensure_routed, intended_use, tr
+from ui.widgets import intended_use, tr
 
-ensure_routed()
 st.title(tr("nav.consult"))
 focus = active()
 if focus is None:
     st.info(tr("consult.need_grade"), icon=":material/orthopedics:")
-    st.page_link("pages/grade.py", label=tr("nav.grade"), icon=":material/arrow_forward:")
+    st.page_link("views/grade.py", label=tr("nav.grade"), icon=":material/arrow_forward:")
 else:
     idx, crop, grade = focus
     override = get(Key.OVERRIDE)

@@ -19,7 +19,7 @@ grades = get(Key.GRADES) or {}
 crops = get(Key.CROPS) or []
 if not grades:
     st.info(tr("explain.need_grade"), icon=":material/orthopedics:")
-    st.page_link("pages/grade.py", label=tr("nav.grade"), icon=":material/arrow_forward:")
+    st.page_link("views/grade.py", label=tr("nav.grade"), icon=":material/arrow_forward:")
 else:
     from kneeai.explain import describe, explain, overlay
 
