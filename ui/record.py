@@ -104,6 +104,7 @@ def save_current_visits(patient_id: int, visit_date: date) -> list[int]:
     knee in focus); returns the visit ids, the focused knee's first."""
     from kneeai.store.codec import encode_png
     from kneeai.store.registry import save_visit
+    from ui.auth import audit_user
 
     focus = active()
     if focus is None:
@@ -123,6 +124,7 @@ def save_current_visits(patient_id: int, visit_date: date) -> list[int]:
             effective_risk() if is_focus else None, get(Key.OVERRIDE) if is_focus else None,
             dict(get(Key.CLINICAL) or {}) if is_focus else None,
             mm_per_pixel=crop.mm_per_pixel, heatmap_png=encode_png(expl.heatmap) if expl is not None else None,
+            user=audit_user(),
         ))
     put(Key.VISIT_ID, ids[0] if ids else None)
     return ids
@@ -133,6 +135,7 @@ def override_editor(model_grade: int, key: str, visit_id: int | None = None, cur
     goes to ``Key.OVERRIDE`` (and to the saved visit, if there is one); for a stored visit, to the
     registry. The model's grade is never replaced, only joined by the clinician's."""
     from kneeai.store.registry import set_override
+    from ui.auth import audit_user
 
     if visit_id is None:
         current = get(Key.OVERRIDE)
@@ -153,7 +156,7 @@ def override_editor(model_grade: int, key: str, visit_id: int | None = None, cur
                 try:
                     target = visit_id if visit_id is not None else get(Key.VISIT_ID)
                     if target is not None:
-                        set_override(int(target), int(grade), reason.strip())
+                        set_override(int(target), int(grade), reason.strip(), user=audit_user())
                     if visit_id is None:
                         put(Key.OVERRIDE, (int(grade), reason.strip()))
                     st.success(tr("override.saved", grade=grade))

@@ -16,6 +16,7 @@ from kneeai.imaging.draw import film_with_boxes
 from kneeai.io import load_radiograph
 from kneeai.schemas import CropBox, GradeResult, KneeCrop, Radiograph
 from kneeai.store.registry import record_grading
+from ui.auth import guard_upload
 from ui.loaders import grader
 from ui.state import Key, clear_image, get, lang, put
 from ui.widgets import page_header, show_error, tr
@@ -33,6 +34,7 @@ LAT_LABELS = {v: _lat_label(v) for v in LATERALITY_OPTIONS}
 
 def _receive_upload() -> None:
     uploaded = st.file_uploader(tr("grade.upload"), type=None, help=tr("grade.upload_help"), key="uploader")
+    guard_upload(uploaded)  # demo accounts: the example knees only
     examples = sorted(SETTINGS.examples_dir.glob("knees/*.webp"))
     col_a, col_b = st.columns([3, 1])
     with col_a:
