@@ -16,6 +16,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 python -m pip install -q -r requirements-dev.txt || exit 1
 python -m pip install -q --no-deps -e . || exit 1
+# A real OpenID provider on loopback for the sign-in tests (tests/e2e/test_browser_signin.py).
+source scripts/services/oidc.sh && oidc_start || exit 1
+trap oidc_stop EXIT
 python -m pytest "$@"
 code=$?
 # pytest exits 5 when it collected no tests: that is a failure here, never a pass.
