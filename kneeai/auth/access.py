@@ -89,9 +89,11 @@ def missing_sign_in_settings(auth: Mapping[str, Any] | None, provider: str = "de
     """
     auth = auth or {}
     missing = [k for k in SHARED_KEYS if not auth.get(k)]
-    section = auth.get(provider) if provider != "default" else None
-    if not isinstance(section, Mapping):
+    if provider == "default":
+        # Streamlit reads [auth.default] if there is one, else the keys of [auth] itself.
         section = auth.get("default") if isinstance(auth.get("default"), Mapping) else auth
+    else:
+        section = auth.get(provider) if isinstance(auth.get(provider), Mapping) else {}
     prefix = "" if provider == "default" else f"{provider}."
     missing += [prefix + k for k in PROVIDER_KEYS if not section.get(k)]
     return tuple(missing)

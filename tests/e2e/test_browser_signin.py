@@ -76,8 +76,8 @@ def issuer(tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def app(issuer, tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    """``streamlit run app.py`` on loopback with sign-in configured; (url, registry file)."""
+def app(issuer, tmp_path_factory) -> Iterator[tuple[str, Path, str]]:
+    """``streamlit run app.py`` on loopback with sign-in configured; (url, registry file, issuer)."""
     folder = tmp_path_factory.mktemp("signin")
     secrets = folder / "secrets.toml"
     secrets.write_text(f'''[auth]
@@ -93,7 +93,7 @@ client_kwargs = {{ scope = "openid profile email roles", prompt = "login" }}
     os.environ["STREAMLIT_SECRETS_FILES"] = str(secrets)  # read by the `streamlit run` child only
     try:
         with streamlit_server(db) as url:
-            yield url, db
+            yield url, db, issuer
     finally:
         if before is None:
             os.environ.pop("STREAMLIT_SECRETS_FILES", None)
@@ -101,11 +101,13 @@ client_kwargs = {{ scope = "openid profile email roles", prompt = "login" }}
             os.environ["STREAMLIT_SECRETS_FILES"] = before
 
 
-def _sign_in(page, url: str, login: str, password: str) -> None:
+def _sign_in(page, app: tuple[str, Path, str], login: str, password: str) -> None:
+    """From the app's sign-in page to the provider's login form, and submit it."""
+    url, _, issuer = app
     page.goto(url)
     page.get_by_role("button", name=t("auth.sign_in", "en")).click()
     page.wait_for_selector("#login", timeout=60_000)
-    assert page.url.startswith(os.environ.get("KNEEAI_TEST_OIDC_ISSUER", "http://127.0.0.1")), page.url
+    assert page.url.startswith(issuer + "/"), page.url  # st.login sent the browser to the provider
     page.fill("#login", login)
     page.fill("#password", password)
     page.click("#submit")
@@ -122,22 +124,22 @@ def _signed_in_as(page, name: str) -> None:
 
 
 def test_before_sign_in_nothing_but_the_sign_in_page_and_a_wrong_password_is_refused(app):
-    url, _ = app
+    url = app[0]
     with chromium_page() as page:
         page.goto(f"{url}/patient")
         page.get_by_text(t("auth.sign_in_title", "en")).wait_for(timeout=120_000)
         wait_idle(page)
         assert page.get_by_text(t("patient.new_help", "en")).count() == 0
         assert not _nav_names(page) & {t(k, "en") for k in PATIENT_NAV}
-        _sign_in(page, url, CLINICIAN[0], "not-the-password")
+        _sign_in(page, app, CLINICIAN[0], "not-the-password")
         page.get_by_text("Wrong username or password.").wait_for()
-        assert page.url.startswith(os.environ.get("KNEEAI_TEST_OIDC_ISSUER", "http://127.0.0.1"))
+        assert page.url.startswith(app[2] + "/")
 
 
 def test_a_clinician_signs_in_sees_the_patient_pages_and_is_named_in_the_audit(app, monkeypatch):
-    url, db = app
+    url, db, _ = app
     with chromium_page() as page:
-        _sign_in(page, url, *CLINICIAN[:2])
+        _sign_in(page, app, *CLINICIAN[:2])
         _signed_in_as(page, CLINICIAN[2] + " · clinician")
         assert _nav_names(page) >= {t(k, "en") for k in PATIENT_NAV + DEMO_NAV}
         # Grade a film of one's own, then keep it as a visit of a new patient.
@@ -163,9 +165,9 @@ def test_a_clinician_signs_in_sees_the_patient_pages_and_is_named_in_the_audit(a
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_a_demo_user_signs_in_and_sees_the_examples_and_the_tkr_demo_only(app, lang, tmp_path):
-    url, _ = app
+    url = app[0]
     with chromium_page() as page:
-        _sign_in(page, url, *DEMO[:2])
+        _sign_in(page, app, *DEMO[:2])
         _signed_in_as(page, DEMO[2] + " · demo")
         page.goto(f"{url}/?lang={lang}")  # the sign-in cookie stays; a new session in that language
         page.get_by_text(DEMO[2] + " · demo").first.wait_for(timeout=120_000)
@@ -187,9 +189,9 @@ def test_a_demo_user_signs_in_and_sees_the_examples_and_the_tkr_demo_only(app, l
 
 
 def test_a_user_without_a_role_signs_in_and_sees_no_patient(app):
-    url, _ = app
+    url = app[0]
     with chromium_page() as page:
-        _sign_in(page, url, *NO_ROLE[:2])
+        _sign_in(page, app, *NO_ROLE[:2])
         page.get_by_text(t("auth.no_role_title", "en")).first.wait_for(timeout=120_000)
         wait_idle(page)
         assert t("auth.no_role", "en", name=NO_ROLE[2]) in page.evaluate("() => document.body.innerText")

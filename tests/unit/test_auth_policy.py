@@ -1,10 +1,13 @@
 """kneeai.auth: roles from the ID token, the pages each role opens, and when sign-in is required."""
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 
-from kneeai.auth import (PAGE_NEEDS, AccessMode, Capability, Role, capabilities_of, decide_access, is_loopback,
+from kneeai.auth import (DEFAULT_ROLE_CLAIM, PAGE_NEEDS, AccessMode, Capability, Role, capabilities_of, decide_access, is_loopback,
                          missing_sign_in_settings, page_allowed, roles_from_claims, sign_in_required)
+from tests.conftest import ROOT
 from ui.navigation import PAGES
 
 AUTH = {
@@ -78,6 +81,15 @@ def test_missing_settings_are_named():
     assert missing_sign_in_settings(partial) == ("cookie_secret", "client_secret")
     named = {"redirect_uri": AUTH["redirect_uri"], "cookie_secret": "x", "hospital": {"client_id": "a", "client_secret": "b"}}
     assert missing_sign_in_settings(named, "hospital") == ("hospital.server_metadata_url",)
+    assert missing_sign_in_settings(AUTH, "hospital") == ("hospital.client_id", "hospital.client_secret",
+                                                          "hospital.server_metadata_url")
+
+
+def test_the_example_secrets_file_is_complete_and_names_the_role_claim():
+    example = tomllib.loads((ROOT / ".streamlit" / "secrets.example.toml").read_text(encoding="utf-8"))
+    assert missing_sign_in_settings(example["auth"], example["kneeai"]["auth_provider"]) == ()
+    assert example["kneeai"]["role_claim"] == DEFAULT_ROLE_CLAIM
+    assert "roles" in example["auth"]["client_kwargs"]["scope"].split()
 
 
 def test_the_default_single_workstation_may_do_everything_without_sign_in():
