@@ -199,3 +199,13 @@ def test_a_user_without_a_role_signs_in_and_sees_no_patient(app):
         page.goto(f"{url}/patient")
         page.get_by_text(t("auth.no_role_title", "en")).first.wait_for(timeout=120_000)
         assert page.get_by_text(t("patient.new_help", "en")).count() == 0
+        # Signing out ends the provider's session too (RP-initiated logout) and lands on the sign-in page.
+        page.goto(url)  # (Streamlit's "page not found" dialog for /patient would cover the button)
+        page.get_by_text(t("auth.no_role_title", "en")).first.wait_for(timeout=120_000)
+        wait_idle(page)
+        page.get_by_role("button", name=t("auth.sign_out", "en")).first.click()
+        page.wait_for_selector("#logout", timeout=60_000)
+        assert page.url.startswith(app[2] + "/")
+        page.click("#logout")
+        page.get_by_text(t("auth.sign_in_title", "en")).wait_for(timeout=120_000)
+        assert page.url.startswith(url)

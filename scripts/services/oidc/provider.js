@@ -56,7 +56,8 @@ function configuration() {
       // A native client on loopback may use any port (RFC 8252 7.3): the tests pick a free one.
       application_type: 'native',
       redirect_uris: ['http://127.0.0.1/oauth2callback', 'http://localhost/oauth2callback'],
-      post_logout_redirect_uris: ['http://127.0.0.1/', 'http://localhost/'],
+      // st.logout sends the app's redirect_uri (/oauth2callback) as post_logout_redirect_uri.
+      post_logout_redirect_uris: ['http://127.0.0.1/oauth2callback', 'http://localhost/oauth2callback'],
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
@@ -73,7 +74,10 @@ function configuration() {
     },
     scopes: ['openid', 'profile', 'email', 'roles'],
     conformIdTokenClaims: false,
-    features: { devInteractions: { enabled: false } },
+    features: {
+      devInteractions: { enabled: false },
+      rpInitiatedLogout: { enabled: true, logoutSource },
+    },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     jwks: { keys: [signingKey()] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
@@ -92,6 +96,15 @@ ${error ? `<p role="alert" id="error">${escapeHtml(error)}</p>` : ''}
 <label>Password <input name="password" id="password" type="password" autocomplete="current-password" required></label>
 <button type="submit" id="submit">Sign in</button>
 </form></main></body></html>`;
+}
+
+// The provider's "sign out?" page (st.logout ends the session here too): no outside fonts.
+async function logoutSource(ctx, form) {
+  ctx.type = 'html';
+  ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test provider sign-out</title></head>
+<body><main><h1>Sign out of the test provider?</h1>${form}
+<button type="submit" form="op.logoutForm" value="yes" name="logout" id="logout">Sign out</button>
+<button type="submit" form="op.logoutForm" id="stay">Stay signed in</button></main></body></html>`;
 }
 
 async function readForm(req) {
