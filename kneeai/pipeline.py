@@ -118,14 +118,19 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
 
 
 def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, grader=None,
-                      allow_outside_use: bool = False) -> list[list[GradedKnee]]:
-    """Gate and grade the located knees of several films in one batched pass."""
+                      allow_outside_use: bool = False, prechecks: list[list] | None = None) -> list[list[GradedKnee]]:
+    """Gate and grade the located knees of several films in one batched pass.
+
+    prechecks : per film, its knees' :func:`~kneeai.grading.gate.precheck` results, when the
+        caller computed them already (:func:`iter_graded` does, in its intake threads).
+    """
     from kneeai.grading.predict import grade_knees
 
     items = list(items)
     crops = [k.crop for _, ks in items for k in ks]
     films = [rad for rad, ks in items for _ in ks]
-    results = iter(grade_knees(crops, films, grader=grader, allow_outside_use=allow_outside_use))
+    flat = [pc for per_film in prechecks for pc in per_film] if prechecks is not None else None
+    results = iter(grade_knees(crops, films, grader=grader, allow_outside_use=allow_outside_use, prechecks=flat))
     out = []
     for _, ks in items:
         graded = []
@@ -142,11 +147,14 @@ def grade_radiograph(rad: Radiograph, *, kind: ImageKind = "auto", allow_outside
     return grade_radiographs([(rad, knees(rad, kind, grader))], grader=grader, allow_outside_use=allow_outside_use)[0]
 
 
-def _prepare(path: Path, kind: ImageKind, grader) -> tuple[Radiograph, list[LocatedKnee]]:
+def _prepare(path: Path, kind: ImageKind, grader) -> tuple[Radiograph, list[LocatedKnee], list]:
+    """Decode, find the knees, and run the gate's image checks: everything before the network."""
+    from kneeai.grading.gate import precheck
     from kneeai.io import load_radiograph
 
     rad = load_radiograph(path)
-    return rad, knees(rad, kind, grader)
+    ks = knees(rad, kind, grader)
+    return rad, ks, [precheck(k.crop, rad) for k in ks]
 
 
 def iter_graded(paths: Iterable[Path], *, kind: ImageKind = "auto", allow_outside_use: bool = False, grader=None,
@@ -162,12 +170,13 @@ def iter_graded(paths: Iterable[Path], *, kind: ImageKind = "auto", allow_outsid
     grader = grader or load_grader()
     it = iter(paths)
     pending: deque[tuple[Path, Future]] = deque()
-    ready: list[tuple[Path, Radiograph | None, list[LocatedKnee], KneeAIError | None]] = []
+    ready: list[tuple[Path, Radiograph | None, list[LocatedKnee], list, KneeAIError | None]] = []
 
     def flush() -> Iterator[GradedFile]:
-        ok = [(rad, ks) for _, rad, ks, err in ready if err is None]
-        graded = iter(grade_radiographs(ok, grader=grader, allow_outside_use=allow_outside_use))
-        for path, rad, _, err in ready:
+        ok = [(rad, ks) for _, rad, ks, _, err in ready if err is None]
+        pre = [pc for _, _, _, pc, err in ready if err is None]
+        graded = iter(grade_radiographs(ok, grader=grader, allow_outside_use=allow_outside_use, prechecks=pre))
+        for path, rad, _, _, err in ready:
             if err is not None:
                 yield GradedFile(str(path), "", (), err)
             else:
@@ -188,11 +197,11 @@ def iter_graded(paths: Iterable[Path], *, kind: ImageKind = "auto", allow_outsid
             path, fut = pending.popleft()
             top_up()
             try:
-                rad, ks = fut.result()
-                ready.append((path, rad, ks, None))
+                rad, ks, pc = fut.result()
+                ready.append((path, rad, ks, pc, None))
                 n_knees += len(ks)
             except KneeAIError as exc:
-                ready.append((path, None, [], exc))
+                ready.append((path, None, [], [], exc))
             if n_knees >= batch_knees or not pending:
                 yield from flush()
                 n_knees = 0

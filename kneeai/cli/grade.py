@@ -22,7 +22,10 @@ from typing import Iterator
 from kneeai.i18n import t
 from kneeai.io.sniff import IMAGE_SUFFIXES
 
-__all__ = ["add_parser", "run", "iter_inputs", "file_lines"]
+__all__ = ["add_parser", "run", "iter_inputs", "file_lines", "AUDIT_BATCH_KNEES"]
+
+# Gradings written to the audit log per registry transaction.
+AUDIT_BATCH_KNEES = 64
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -74,12 +77,20 @@ def run(args: argparse.Namespace) -> int:
 
     files = list(iter_inputs(args.paths))
     failed = 0
-    with tqdm(total=len(files), desc="grading", unit="file", file=sys.stderr, disable=len(files) < 2) as bar:
-        for graded in iter_graded(files, kind=args.kind, allow_outside_use=args.allow_outside_use):
-            bar.update(1)
-            lines = file_lines(graded, args.lang)
-            failed += any("error" in rec for rec in lines)
-            record_gradings([(k.result, graded.sha256) for k in graded.knees if k.result is not None])
-            for rec in lines:
-                print(json.dumps(rec, ensure_ascii=False) if args.json else _text_line(rec, args.lang), flush=True)
+    audit: list = []
+    try:
+        with tqdm(total=len(files), desc="grading", unit="file", file=sys.stderr, disable=len(files) < 2) as bar:
+            for graded in iter_graded(files, kind=args.kind, allow_outside_use=args.allow_outside_use):
+                bar.update(1)
+                lines = file_lines(graded, args.lang)
+                failed += any("error" in rec for rec in lines)
+                audit += [(k.result, graded.sha256) for k in graded.knees if k.result is not None]
+                # One registry transaction per batch of knees, not per file: each commit is an fsync.
+                if len(audit) >= AUDIT_BATCH_KNEES:
+                    record_gradings(audit)
+                    audit = []
+                for rec in lines:
+                    print(json.dumps(rec, ensure_ascii=False) if args.json else _text_line(rec, args.lang), flush=True)
+    finally:
+        record_gradings(audit)
     return 1 if failed else 0

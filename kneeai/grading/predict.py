@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from kneeai.errors import NotAKnee
-from kneeai.grading.model import FORWARD_CHUNK, crops_to_input, features_and_logits
+from kneeai.grading.model import FORWARD_CHUNK, crops_to_input
 from kneeai.grading.weights import Grader, load_grader
 from kneeai.imaging.crop import crop_knee, is_single_knee
 from kneeai.schemas import GateResult, GradeResult, KneeCrop, Radiograph
@@ -53,7 +53,7 @@ class _Pass:
 
 def _forward(crops: list[KneeCrop], grader: Grader) -> _Pass:
     x = crops_to_input([c.pixels for c in crops], grader.input_size)
-    feats, logits = features_and_logits(grader.model, torch.cat([x, torch.flip(x, dims=[3])]), FORWARD_CHUNK)
+    feats, logits = grader.forward.features_and_logits(torch.cat([x, torch.flip(x, dims=[3])]))
     n = len(crops)
     return _Pass(feats[:n].numpy(), logits[:n], logits[n:])
 
@@ -93,20 +93,24 @@ def grade_batch(crops: list[KneeCrop], grader: Grader | None = None, gates: list
 
 def grade_knees(crops: list[KneeCrop], radiographs: list[Radiograph | None] | None = None, *,
                 grader: Grader | None = None, allow_outside_use: bool = False,
-                check_gate: bool = True) -> list[GradeResult | NotAKnee]:
+                check_gate: bool = True, prechecks: list | None = None) -> list[GradeResult | NotAKnee]:
     """Gate and grade many knees (from any number of films) in one batched pass.
 
     Each entry is the knee's result, or the :class:`NotAKnee` it was refused with (not raised, so
     one refused knee does not stop the others). ``radiographs[i]`` is the film crop ``i`` came
     from, so the gate also judges the whole film. With ``allow_outside_use`` a refused knee is
-    graded and marked ``outside_validated_use`` instead.
+    graded and marked ``outside_validated_use`` instead. ``prechecks`` are the knees'
+    :func:`~kneeai.grading.gate.precheck` results when already computed (the pipeline runs them in
+    its intake threads, ahead of the network).
     """
     from kneeai.grading import gate as gate_mod
 
     grader = grader or load_grader()
     films = radiographs or [None] * len(crops)
-    pre: list[tuple[GateResult | None, list]] = [gate_mod.precheck(c, f) if check_gate else (None, [])
-                                                 for c, f in zip(crops, films)]
+    if prechecks is not None and check_gate:
+        pre: list[tuple[GateResult | None, list]] = list(prechecks)
+    else:
+        pre = [gate_mod.precheck(c, f) if check_gate else (None, []) for c, f in zip(crops, films)]
     # A knee refused on its image statistics alone needs no network pass (unless graded anyway).
     run = [i for i, (refused, _) in enumerate(pre) if refused is None or allow_outside_use]
     out: list[GradeResult | NotAKnee | None] = [None] * len(crops)

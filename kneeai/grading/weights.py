@@ -13,6 +13,7 @@ import torch
 
 from kneeai.errors import WeightsMissing
 from kneeai.grading.model import build_model
+from kneeai.grading.runtime import Network, TorchNetwork, load_network
 from kneeai.manifest import load_manifest, verified_path
 from kneeai.schemas import ModelInfo
 
@@ -31,6 +32,13 @@ class Grader:
     flip_average: bool = True
     # The side the network sees (crops are upsampled to it when it was trained larger).
     input_size: int = 224
+    # The forward pass grading runs (ONNX Runtime when shipped, :mod:`kneeai.grading.runtime`);
+    # None means the PyTorch module itself. Grad-CAM always uses ``model``.
+    network: Network | None = None
+
+    @property
+    def forward(self) -> Network:
+        return self.network or TorchNetwork(self.model)
 
 
 @lru_cache(maxsize=2)
@@ -46,4 +54,5 @@ def load_grader(name: str = GRADER_FILE, allow_placeholder: bool = True) -> Grad
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval().to(memory_format=torch.channels_last)
     return Grader(model, ModelInfo(entry.get("model_id", name), entry["sha256"]), float(entry.get("temperature", 1.0)),
-                  bool(entry.get("flip_average", True)), int(entry.get("input_size", 224)))
+                  bool(entry.get("flip_average", True)), int(entry.get("input_size", 224)),
+                  load_network(model, entry["sha256"]))
