@@ -1,4 +1,5 @@
-"""KneeAI: the Streamlit entry point. Routing, the sidebar (patient and language) and nothing else."""
+"""KneeAI: the Streamlit entry point. Routing (the pages the visitor's role allows), the sidebar
+(patient, language, account) and nothing else."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,7 +56,8 @@ def main() -> None:
     }
     nav = st.navigation(list(pages.values()))
     sidebar(access)
-    if page_allowed_now(next(stem for stem, page in pages.items() if page is nav), access):
+    chosen = next((stem for stem, page in pages.items() if page is nav), "")
+    if page_allowed_now(chosen, access):
         nav.run()
     else:
         st.title(nav.title)
