@@ -43,7 +43,8 @@ def main() -> None:
     if access.mode is AccessMode.SIGN_IN and not access.capabilities:
         # Not signed in, or signed in without a KneeAI role: one page and nothing else.
         only = sign_in_page if not access.signed_in else no_role_page
-        nav = st.navigation([st.Page(only, title=t("auth.sign_in", language), icon=":material/login:", url_path="sign_in")])
+        page = st.Page(only, title=t("auth.sign_in", language), icon=":material/login:", url_path="sign_in")
+        nav = st.navigation([page])
         sidebar(access)
         nav.run()
         return

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from kneeai.auth.roles import DEFAULT_ROLE_CLAIM, ROLE_CAPABILITIES, Capability, Role, capabilities_of, roles_from_claims
+from kneeai.auth.roles import (DEFAULT_ROLE_CLAIM, ROLE_CAPABILITIES, Capability, Role, capabilities_of,
+                               roles_from_claims)
 
 __all__ = ["LOOPBACK_NAMES", "AccessMode", "Access", "is_loopback", "sign_in_required", "missing_sign_in_settings",
            "decide_access"]
@@ -123,6 +124,7 @@ def decide_access(address: str | None, auth: Mapping[str, Any] | None, user: Map
         return Access(AccessMode.SIGN_IN, signed_in, subject, name, roles, caps, address)
     configured_in_part = bool(auth)
     if is_loopback(address) and not configured_in_part:
-        return Access(AccessMode.WORKSTATION, False, None, None, frozenset({Role.ADMIN}), ROLE_CAPABILITIES[Role.ADMIN], address)
+        return Access(AccessMode.WORKSTATION, False, None, None, frozenset({Role.ADMIN}), ROLE_CAPABILITIES[Role.ADMIN],
+                      address)
     return Access(AccessMode.REFUSED, False, None, None, frozenset(), ROLE_CAPABILITIES[Role.DEMO], address,
                   missing if configured_in_part else ())
