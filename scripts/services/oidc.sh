@@ -32,7 +32,8 @@ oidc_start() {
   ready="$(mktemp "${TMPDIR:-/tmp}/kneeai-oidc-ready.XXXXXX")"
   log="${OIDC_LOG:-${TMPDIR:-/tmp}/kneeai-oidc-$$.log}"
   : >"$ready"
-  node "$OIDC_DIR/provider.js" --ready-file "$ready" >"$log" 2>&1 &
+  # --exit-with: the provider also stops by itself once this shell is gone (another EXIT trap may replace ours).
+  node "$OIDC_DIR/provider.js" --ready-file "$ready" --exit-with "$$" >"$log" 2>&1 &
   OIDC_PID=$!
   for i in $(seq 1 150); do
     [ -s "$ready" ] && break

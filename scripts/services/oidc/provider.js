@@ -6,7 +6,7 @@
 // The ID token carries the requested claims (conformIdTokenClaims: false), `roles` among them,
 // because Streamlit's st.login reads the ID token and never calls the userinfo endpoint.
 //
-//   node provider.js [--port 0] [--ready-file PATH]
+//   node provider.js [--port 0] [--ready-file PATH] [--exit-with PID]
 //
 // Prints `issuer=http://127.0.0.1:PORT` once it listens, and writes the issuer to --ready-file.
 import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -175,11 +175,20 @@ export async function start({ port = 0, host = '127.0.0.1' } = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, 'ready-file': { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { port: { type: 'string', default: '0' }, 'ready-file': { type: 'string' }, 'exit-with': { type: 'string' } },
+  });
   const { issuer, server } = await start({ port: Number(values.port) });
   if (values['ready-file']) writeFileSync(values['ready-file'], issuer + '\n');
   console.log(`issuer=${issuer}`);
   const stop = () => server.close(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // --exit-with PID: stop when that process (the test run that started us) is gone, trap or no trap.
+  if (values['exit-with']) {
+    const watched = Number(values['exit-with']);
+    setInterval(() => {
+      try { process.kill(watched, 0); } catch { stop(); }
+    }, 2000).unref();
+  }
 }
