@@ -1,9 +1,15 @@
-"""``python -m kneeai batch FOLDER [--clinical CSV] [--csv OUT.csv] [--zip OUT.zip]``: grade and
-risk-score every image in a folder.
+"""``python -m kneeai batch``: grade a whole archive, or make a report bundle of a folder.
 
-The clinical CSV is keyed by file name (column ``file``) with columns age, sex, bmi, womac_pain.
-The result table has one row per image, in file-name order, under a fresh pseudonym each; file
-names enter it only with ``--include-file-names``. A progress bar runs on stderr.
+Archive (``--out DIR``): every knee of every file of the folder trees (or of ``--list FILE``, one
+path per line), one row each, streamed to ``DIR/results.csv`` and ``DIR/results.parquet/`` as it
+goes, with a progress bar and a summary of refusals by reason. A re-run with the same options
+skips what is done (``DIR/manifest.jsonl``); ``--restart`` starts over. Memory stays bounded
+whatever the archive's size. ``--ray`` runs the same work as Ray tasks on a Ray started for the
+run; ``--ray-address HOST:PORT`` (or ``auto``) joins an existing cluster. Rows name no file
+unless ``--include-file-names``; the manifest, which does, stays in ``DIR``.
+
+Report bundle (``--zip OUT.zip``): a PDF summary and a table row per knee, with TKR risk from
+``--clinical CSV`` (keyed by file name: file, age, sex, bmi, womac_pain).
 """
 from __future__ import annotations
 
@@ -13,30 +19,87 @@ from pathlib import Path
 
 from kneeai.i18n import t
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "read_list"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("batch", help="grade a folder of images: CSV table + ZIP of PDFs", description=__doc__)
-    p.add_argument("folder", type=Path)
-    p.add_argument("--clinical", type=Path, help="CSV of clinical variables keyed by file name")
-    p.add_argument("--csv", type=Path, default=Path("kneeai_batch.csv"), dest="out_csv")
-    p.add_argument("--zip", type=Path, default=Path("kneeai_batch_pdfs.zip"), dest="out_zip")
-    p.add_argument("--lang", choices=("en", "zh"), dest="batch_lang", help="language of the PDFs (default: the global --lang)")
+    p = sub.add_parser("batch", help="grade an archive (CSV + Parquet, resumable) or make a report bundle",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="*", type=Path, help="files or folders (searched recursively)")
+    p.add_argument("--list", type=Path, dest="list_file", help="a text file of paths, one per line")
+    p.add_argument("--out", type=Path, help="archive mode: the output folder")
+    p.add_argument("--as", dest="kind", choices=("auto", "crop", "film"), default="auto")
+    p.add_argument("--allow-outside-use", action="store_true")
+    p.add_argument("--restart", action="store_true", help="archive mode: discard an earlier run's outputs in --out")
+    p.add_argument("--ray", action="store_true", help="archive mode: run as Ray tasks on a Ray started for the run")
+    p.add_argument("--ray-address", help="archive mode: join this Ray cluster (HOST:PORT or 'auto')")
+    p.add_argument("--workers", type=int, help="CPUs of the local Ray (default: all)")
+    p.add_argument("--clinical", type=Path, help="bundle mode: CSV of clinical variables keyed by file name")
+    p.add_argument("--csv", type=Path, default=Path("kneeai_batch.csv"), dest="out_csv", help="bundle mode: the table")
+    p.add_argument("--zip", type=Path, dest="out_zip", help="bundle mode: the ZIP of PDFs")
+    p.add_argument("--lang", choices=("en", "zh"), dest="batch_lang", help="language of the outputs (default: the global --lang)")
     p.add_argument("--include-file-names", action="store_true", help="add a 'file' column (file names can identify patients)")
-    p.add_argument("--no-heatmap", action="store_true", help="skip the explanations (faster)")
+    p.add_argument("--no-heatmap", action="store_true", help="bundle mode: skip the explanations (faster)")
     return p
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def read_list(path: Path) -> list[Path]:
+    """Paths from a list file: one per line; blank lines and ``#`` comments are skipped."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [Path(s.strip()) for s in lines if s.strip() and not s.lstrip().startswith("#")]
 
+
+def _inputs(args: argparse.Namespace) -> list[Path]:
     from kneeai.cli.grade import iter_inputs
-    from kneeai.report.batch import BatchItem, read_clinical_csv, run_batch
 
+    paths = list(args.paths) + (read_list(args.list_file) if args.list_file else [])
+    return list(iter_inputs(paths))
+
+
+def run(args: argparse.Namespace) -> int:
     lang = args.batch_lang or args.lang
     args.lang = lang
-    files = list(iter_inputs([args.folder]))
+    if args.out is not None:
+        return _archive(args, lang)
+    if args.out_zip is None:
+        print(t("cli.batch.need_out", lang), file=sys.stderr)
+        return 2
+    return _bundle(args, lang)
+
+
+def _archive(args: argparse.Namespace, lang: str) -> int:
+    from tqdm import tqdm
+
+    from kneeai.archive import run_archive
+    from kneeai.archive.output import CSV_NAME, PARQUET_DIR
+
+    files = _inputs(args)
+    address = args.ray_address or ("local" if args.ray else None)
+    with tqdm(total=len(files), desc=t("cli.batch.progress", lang), unit="file", file=sys.stderr) as bar:
+        s = run_archive(files, args.out, lang=lang, kind=args.kind, allow_outside_use=args.allow_outside_use,
+                        include_file_names=args.include_file_names, restart=args.restart, ray_address=address,
+                        workers=args.workers, progress=bar.update)
+    print(t("cli.batch.archive_done", lang, files=s.files, skipped=s.skipped, knees=s.knees, graded=s.graded_knees,
+            seconds=f"{s.seconds:.1f}", rate=f"{s.knees_per_second:.1f}", csv=str(args.out / CSV_NAME),
+            parquet=str(args.out / PARQUET_DIR)))
+    for reason, n in sorted(s.refusals.items(), key=lambda kv: -kv[1]):
+        print(f"  {n:6d}  {_reason_text(reason, lang)}  [{reason}]")
+    return 0
+
+
+def _reason_text(key: str, lang: str) -> str:
+    try:  # an intake message may need fields that a count by reason does not have
+        return t(key, lang)
+    except (KeyError, IndexError, ValueError):
+        return key
+
+
+def _bundle(args: argparse.Namespace, lang: str) -> int:
+    from tqdm import tqdm
+
+    from kneeai.report.batch import BatchItem, read_clinical_csv, run_batch
+
+    files = _inputs(args)
     clinical = read_clinical_csv(args.clinical.read_text(encoding="utf-8")) if args.clinical else None
     bar = tqdm(total=len(files), desc=t("cli.batch.progress", lang), unit="img", file=sys.stderr)
 
