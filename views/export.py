@@ -15,13 +15,14 @@ from kneeai.report import csv_export, fhir, json_export
 from kneeai.report.pdf import render_pdf
 from kneeai.report.summary import summary_from_visit
 from kneeai.store import registry
+from ui.auth import audit_user
 from ui.record import active, current_summary, override_editor
 from ui.state import Key, get, lang
 from ui.widgets import page_header, show_error, tr
 
 
 def _audit(fmt: str, data: bytes, subject: str, with_ids: bool) -> None:
-    registry.record_export(fmt, data, subject=subject, identifiers_included=with_ids)
+    registry.record_export(fmt, data, subject=subject, identifiers_included=with_ids, user=audit_user())
 
 
 def _downloads(summary, subject: str, with_ids: bool) -> None:

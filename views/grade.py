@@ -16,7 +16,7 @@ from kneeai.imaging.draw import film_with_boxes
 from kneeai.io import load_radiograph
 from kneeai.schemas import CropBox, GradeResult, KneeCrop, Radiograph
 from kneeai.store.registry import record_grading
-from ui.auth import guard_upload
+from ui.auth import audit_user, guard_upload
 from ui.loaders import grader
 from ui.state import Key, clear_image, get, lang, put
 from ui.widgets import page_header, show_error, tr
@@ -120,7 +120,7 @@ def _grade_crops(crops: list[KneeCrop]) -> None:
                 continue
             try:
                 # Every grading goes into the audit trail, saved as a visit or not.
-                record_grading(results[i], crop.source_sha256, subject=get(Key.PATIENT_PSEUDONYM))
+                record_grading(results[i], crop.source_sha256, subject=get(Key.PATIENT_PSEUDONYM), user=audit_user())
             except KneeAIError as exc:
                 show_error(exc)
     put(Key.CROPS, crops)

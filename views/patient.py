@@ -13,6 +13,7 @@ from kneeai.i18n import t
 from kneeai.imaging.jsw import DETECTABLE_CHANGE_MM, NOISE_RANGE_MM, JSW_SD_MM, compare_min_jsw, jsw_profile
 from kneeai.report.charts import TIMELINE_HORIZON, jsw_figure, timeline_figure
 from kneeai.store import registry
+from ui.auth import audit_user
 from ui.record import active, override_editor, save_current_visits
 from ui.state import Key, get, lang, put
 from ui.widgets import page_header, show_error, tr
@@ -53,7 +54,7 @@ def _find_or_create() -> None:
         mrn = st.text_input(tr("patient.mrn"), key="new_mrn")
         name = st.text_input(tr("patient.name"), key="new_name")
         if st.button(tr("patient.create"), key="patient_create", type="primary"):
-            p = registry.create_patient({"MRN": mrn.strip(), "PatientName": name.strip()})
+            p = registry.create_patient({"MRN": mrn.strip(), "PatientName": name.strip()}, user=audit_user())
             _select(p)
             st.success(tr("patient.created", pseudonym=p.pseudonym))
             st.rerun()
