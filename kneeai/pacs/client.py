@@ -130,8 +130,7 @@ class PacsClient:
             response = self._web.store_instances(list(datasets), study_instance_uid=study_uid)
         except requests.exceptions.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else "?"
-            text = (exc.response.text or "")[:300] if exc.response is not None else ""
-            raise StowRejected(status=status, detail=text.strip() or "-") from exc
+            raise StowRejected(status=status, detail=_stow_failures(exc.response)) from exc
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
             raise PacsUnreachable(url=self.settings.url, detail=type(exc).__name__) from exc
         failed = list(getattr(response, "FailedSOPSequence", None) or [])
@@ -144,6 +143,22 @@ class PacsClient:
         if not wanted <= set(stored):
             raise StowRejected(status="200", detail="missing: " + ", ".join(sorted(wanted - set(stored))))
         return stored
+
+
+def _stow_failures(response: Any) -> str:
+    """The Failed SOP Sequence of a STOW-RS answer, as 'UID: 0xA900' items, or its text cut short."""
+    if response is None:
+        return "-"
+    try:
+        body = response.json()
+        failed = body.get("00081198", {}).get("Value", [])
+        items = [f"{f.get('00081155', {}).get('Value', ['?'])[0]}: 0x{int(f.get('00081197', {}).get('Value', [0])[0]):04X}"
+                 for f in failed]
+        if items:
+            return ", ".join(items)
+    except (ValueError, AttributeError, TypeError, IndexError):
+        pass
+    return " ".join((response.text or "").split())[:200] or "-"
 
 
 def connect(url: str | None = None, user: str | None = None, password: str | None = None) -> PacsClient:
