@@ -19,6 +19,11 @@ python -m pip install -q --no-deps -e . || exit 1
 # A real OpenID provider on loopback for the sign-in tests (tests/e2e/test_browser_signin.py).
 source scripts/services/oidc.sh && oidc_start || exit 1
 trap oidc_stop EXIT
+# A real PACS on loopback for the PACS tests (tests/pacs, tests/e2e/test_browser_pacs.py): Debian's
+# Orthanc + DICOMweb plugin (apt-get installs orthanc, orthanc-dicomweb and dicom3tools when missing).
+export KNEEAI_TEST_SH=1
+source scripts/services/orthanc.sh && orthanc_start || exit 1
+trap 'oidc_stop; orthanc_stop' EXIT
 python -m pytest "$@"
 code=$?
 # pytest exits 5 when it collected no tests: that is a failure here, never a pass.
