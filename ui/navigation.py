@@ -14,6 +14,7 @@ PAGES = (
     ("views/consult.py", "nav.consult", ":material/forum:", False),
     ("views/export.py", "nav.export", ":material/download:", False),
     ("views/batch.py", "nav.batch", ":material/stacks:", False),
+    ("views/pacs.py", "nav.pacs", ":material/cloud_sync:", False),
     ("views/about.py", "nav.about", ":material/info:", False),
 )
 

@@ -1,0 +1,59 @@
+"""The PACS page in real Chromium against a real Orthanc: find the study, grade its film, store
+the SR and the overlay, and read both back from Orthanc with the grade intact."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from kneeai.i18n import t
+from kneeai.pacs.sr import read_kl_report
+from tests.e2e.browser import chromium_page, streamlit_server, wait_idle
+from tests.pacs.fixtures import orthanc, studies  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+
+
+def test_pacs_page_finds_grades_and_stores_back(orthanc, studies, tmp_path, monkeypatch):  # noqa: F811
+    for k, v in orthanc.env().items():
+        monkeypatch.setenv(k, v)  # read by the `streamlit run` child: the server's own PACS settings
+    with streamlit_server(tmp_path / "kneeai.db") as url, chromium_page() as page:
+        page.goto(url + "/pacs")
+        wait_idle(page)
+        page.get_by_label(t("pacs.accession", "en")).fill(studies.knee_accession)
+        page.get_by_role("button", name=t("pacs.search", "en")).click()
+        wait_idle(page)
+        page.get_by_text(t("pacs.n_studies", "en", n=1)).wait_for()
+        page.get_by_text(t("pacs.films", "en", n=1)).wait_for()
+        # The PACS's patient identity is not on the page unless asked for.
+        assert "KNEEAI^TEST" not in page.inner_text("body")
+        page.get_by_role("button", name=t("pacs.grade_film", "en")).click()
+        wait_idle(page)
+        right = t("pacs.knee_result", "en", n=1, side=t("grade.lat_right", "en"), grade=2, expected="")
+        left = t("pacs.knee_result", "en", n=2, side=t("grade.lat_left", "en"), grade=3, expected="")
+        body = page.inner_text("body")
+        assert right.rstrip() in body and left.rstrip() in body, body[-3000:]
+        store = page.get_by_role("button", name=t("pacs.store", "en"))
+        assert store.is_disabled()  # nothing is written into the PACS without the user's confirmation
+        page.get_by_text(t("pacs.store_confirm", "en")).click()
+        wait_idle(page)
+        store.click()
+        wait_idle(page)
+        done = re.search(r"report ([0-9.]+), overlay ([0-9.]+)\.", page.inner_text("body"))
+        assert done, page.inner_text("body")[-3000:]
+        page.screenshot(path=str(tmp_path / "pacs.png"), full_page=True)
+    sr_uid, overlay_uid = done.groups()
+
+    client = orthanc.client()
+    where = {}
+    for s in client.search_series({}, study_uid=studies.knee_study):
+        series = s["0020000E"]["Value"][0]
+        for inst in client.search_instances(studies.knee_study, series):
+            where[inst["00080018"]["Value"][0]] = series
+    sr = client.retrieve_instance(studies.knee_study, where[sr_uid], sr_uid)
+    knees, _ = read_kl_report(sr)
+    assert [(k.laterality, k.kl_grade) for k in knees] == [("R", 2), ("L", 3)]
+    assert all(k.source_sop_uid == studies.knee_instance for k in knees)
+    sc = client.retrieve_instance(studies.knee_study, where[overlay_uid], overlay_uid)
+    assert sc.SourceImageSequence[0].ReferencedSOPInstanceUID == studies.knee_instance
+    assert "KL2" in sc.ImageComments and "KL3" in sc.ImageComments
