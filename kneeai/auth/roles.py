@@ -57,6 +57,7 @@ PAGE_NEEDS: Mapping[str, frozenset[Capability]] = {
     "patient": frozenset({Capability.RECORDS}),
     "export": frozenset({Capability.EXPORT, Capability.RECORDS}),
     "batch": frozenset({Capability.GRADE, Capability.EXPORT}),
+    "pacs": frozenset({Capability.GRADE, Capability.RECORDS}),  # pulls patients' films, writes into the PACS
     "about": frozenset(),
 }
 _UNLISTED_PAGE_NEEDS = frozenset({Capability.RECORDS})

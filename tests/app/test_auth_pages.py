@@ -21,6 +21,7 @@ from kneeai.store.db import read_session
 from kneeai.store.models import AuditEvent
 from tests.app.test_patient_export_pages import _analysis
 from tests.conftest import ROOT
+from ui.navigation import PAGES
 
 AUTH = {
     "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
@@ -77,7 +78,7 @@ def test_the_default_is_a_single_workstation_on_loopback_with_every_page():
     at = _app().run()
     assert not at.exception
     assert t("auth.workstation", "en") in _all_text(at)
-    assert len(_known_pages(at)) == 10
+    assert len(_known_pages(at)) == len(PAGES)
     at.switch_page("views/patient.py").run()
     assert not at.exception and not at.error
     assert at.button(key="patient_create")
@@ -144,7 +145,7 @@ def test_a_demo_user_may_not_grade_an_uploaded_film(lang):
 def test_a_clinician_sees_the_patient_pages_but_not_more():
     at = _app(auth=AUTH, user=CLINICIAN).run()
     assert not at.exception
-    assert len(_known_pages(at)) == 10
+    assert len(_known_pages(at)) == len(PAGES)
     at.switch_page("views/patient.py").run()
     assert not at.exception and not at.error and at.button(key="patient_create")
 
