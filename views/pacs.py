@@ -94,8 +94,7 @@ def _films_of(study: StudySummary) -> list[FilmRef] | None:
 def _thumbnail(ref: FilmRef) -> None:
     try:
         st.image(_client().retrieve_rendered(ref.study_uid, ref.series_uid, ref.sop_uid), width=260,
-                 caption=tr("pacs.film_caption", series=ref.series_description or "—", modality=ref.modality,
-                            part=ref.body_part or "—"))
+                 caption=" · ".join((ref.series_description or "—", ref.modality, ref.body_part or "—")))
     except KneeAIError as exc:
         show_error(exc)
 
