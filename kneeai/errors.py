@@ -20,6 +20,9 @@ __all__ = [
     "SchemaTooNew",
     "FontMissing",
     "InvalidOverride",
+    "AuditKeyError",
+    "RestoreRefused",
+    "BurnedInAnnotation",
 ]
 
 
@@ -119,3 +122,30 @@ class FontMissing(KneeAIError):
 
 class InvalidOverride(KneeAIError):
     key = "error.invalid_override"
+
+
+class AuditKeyError(KneeAIError):
+    """The audit trail's HMAC key is missing, too short, or readable by others."""
+
+    key = "audit.error.no_key"
+
+
+class RestoreRefused(KneeAIError):
+    """A backup whose own audit chain does not verify is not restored. ``problem`` is a
+    :class:`kneeai.store.audit.ChainReport` problem, shown in words."""
+
+    key = "error.restore_chain_bad"
+
+    def message(self, lang: str = "en") -> str:
+        from kneeai.i18n import t
+
+        params = dict(self.params)
+        if params.get("problem"):
+            params["problem"] = t(f"cli.db.problem.{params['problem']}", lang)
+        return t(self.key, lang, **params)
+
+
+class BurnedInAnnotation(KneeAIError):
+    """The film says identifying text is burned into its pixels; an image export needs the user's confirmation."""
+
+    key = "error.burned_in_annotation"

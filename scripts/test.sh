@@ -24,6 +24,10 @@ trap oidc_stop EXIT
 export KNEEAI_TEST_SH=1
 source scripts/services/orthanc.sh && orthanc_start || exit 1
 trap 'oidc_stop; orthanc_stop' EXIT
+# A real PostgreSQL on loopback for the registry's tests (tests/unit/test_store_postgres.py): Debian's
+# postgresql (apt-get installs it when missing), a throw-away cluster, KNEEAI_TEST_POSTGRES_URL exported.
+source scripts/services/postgres.sh && postgres_start || exit 1
+trap 'oidc_stop; orthanc_stop; postgres_stop' EXIT
 python -m pytest "$@"
 code=$?
 # pytest exits 5 when it collected no tests: that is a failure here, never a pass.

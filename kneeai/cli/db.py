@@ -1,8 +1,10 @@
 """``python -m kneeai db backup PATH | check | restore PATH``: look after the registry.
 
-``check`` runs SQLite's integrity check and verifies the audit trail's hash chain; it exits 1
-when either fails (a tampered audit row is a failure) and prints the chain's head hash, which a
-practice can note elsewhere to detect the newest rows being cut off later.
+``check`` runs SQLite's integrity check and verifies the audit trail's chain of HMAC-SHA256 seals
+under the audit key (``KNEEAI_AUDIT_KEY`` or the key file, see :mod:`kneeai.store.audit`); it exits
+1 when either fails (an edited, deleted or re-hashed audit row is a failure) and prints the
+chain's head, which a practice can note elsewhere to detect the newest rows being cut off later.
+``backup`` and ``restore`` are themselves audit events; ``backup`` runs ``pg_dump`` on PostgreSQL.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     actions = p.add_subparsers(dest="db_action", required=True)
     b = actions.add_parser("backup", help="consistent copy of the registry (SQLite backup API) + integrity check")
     b.add_argument("path", type=Path)
-    actions.add_parser("check", help="integrity check + audit-chain verification; exit 1 on any problem")
+    actions.add_parser("check", help="integrity check + audit-chain (HMAC) verification; exit 1 on any problem")
     r = actions.add_parser("restore", help="replace the registry with a checked backup (stop other users first)")
     r.add_argument("path", type=Path)
     return p
@@ -52,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
     lang = args.lang
     if args.db_action == "check":
         return _check(lang)
-    report = backup(args.path) if args.db_action == "backup" else restore(args.path)
+    from kneeai.store.audit import current_user
+
+    user = current_user()
+    report = backup(args.path, user=user) if args.db_action == "backup" else restore(args.path, user=user)
     if report.ok:
         print(t("cli.db.backup_ok" if args.db_action == "backup" else "cli.db.restore_ok", lang, path=str(report.path), size=report.bytes))
         return 0

@@ -11,6 +11,10 @@ History
 1. First schema: patients, identifiers, visits, knee_images (sha256, crop_png), grade_results,
    risk_results, overrides, audit_events.
 2. ``knee_images.mm_per_pixel`` (joint-space width needs the scale) and ``knee_images.heatmap_png``.
+3. ``audit_events.scheme`` and ``audit_events.key_id``: events are sealed with HMAC-SHA256 under a
+   key kept outside the database. Existing plain-SHA-256 rows stay as they are; one keyed
+   ``chain_upgrade`` event is appended whose seal covers the old chain's head and verdict, so
+   re-hashing the old rows afterwards is found (:mod:`kneeai.store.audit`).
 
 To change the schema: edit :mod:`kneeai.store.models`, append a step to :data:`STEPS`, raise
 :data:`LATEST`, and add a hand-built old database to the tests.
@@ -20,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, Float, LargeBinary, inspect, text
+from sqlalchemy import Connection, Engine, Float, LargeBinary, String, inspect, text
 
 from kneeai.errors import SchemaTooNew
 from kneeai.store.db import is_sqlite, lock_for_write
@@ -28,7 +32,7 @@ from kneeai.store.models import Base
 
 __all__ = ["LATEST", "STEPS", "upgrade", "current_version"]
 
-LATEST = 2
+LATEST = 3
 
 
 def _add_column(conn: Connection, table: str, column: str, type_) -> None:  # type: ignore[no-untyped-def]
@@ -42,8 +46,35 @@ def _v1_to_v2(conn: Connection) -> None:
     _add_column(conn, "knee_images", "heatmap_png", LargeBinary())
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    from kneeai.store import audit
+
+    _add_column(conn, "audit_events", "scheme", String(16))
+    _add_column(conn, "audit_events", "key_id", String(16))
+    cols = ("id", "at", "action", "user", "subject", "model_id", "weights_sha256", "input_sha256", "output_json",
+            "prev_hash", "hash", "scheme", "key_id")
+    quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in cols)
+    rows = [dict(zip(cols, r)) for r in conn.execute(text(f"SELECT {quoted} FROM audit_events ORDER BY id"))]
+    if not rows:
+        return
+    key = audit.audit_key(conn.engine.url.render_as_string(hide_password=False))
+    assert key is not None
+    legacy = audit.verify_rows(rows, key, require_keyed=False)
+    last = rows[-1]
+    anchor = {
+        "id": last["id"] + 1, "at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "action": "chain_upgrade", "user": None, "subject": "audit", "model_id": None, "weights_sha256": None,
+        "input_sha256": None,
+        "output_json": audit.canonical_json({"from": "sha256", "to": audit.SCHEME, "events": len(rows), "head": last["hash"],
+                                             "chain_ok": legacy.ok, "first_bad_id": legacy.first_bad_id}),
+        "prev_hash": last["hash"], "scheme": audit.SCHEME, "key_id": audit.key_id(key),
+    }
+    anchor["hash"] = audit.seal(anchor, key)
+    conn.execute(text(f"INSERT INTO audit_events ({quoted}) VALUES ({', '.join(':' + c for c in cols)})"), anchor)
+
+
 # STEPS[v] upgrades a database at version v to v + 1.
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def current_version(conn: Connection) -> int:

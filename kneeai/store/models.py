@@ -147,7 +147,10 @@ class Override(Base):
 
 
 class AuditEvent(Base):
-    """An append-only, hash-chained record (see :mod:`kneeai.store.audit`).
+    """An append-only, chained record sealed with HMAC-SHA256 (see :mod:`kneeai.store.audit`).
+
+    ``scheme`` (schema v3) is "hmac-sha256", or NULL for rows sealed with plain SHA-256 before v3;
+    ``key_id`` names the key that sealed the row (not the key itself).
 
     No foreign keys on purpose: the trail must outlive the rows it talks about (deletions too).
     """
@@ -165,3 +168,5 @@ class AuditEvent(Base):
     output_json: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scheme: Mapped[str | None] = mapped_column(String(16))  # added in schema v3
+    key_id: Mapped[str | None] = mapped_column(String(16))  # added in schema v3
