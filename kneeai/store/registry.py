@@ -47,6 +47,8 @@ __all__ = [
     "all_visits",
     "record_grading",
     "record_gradings",
+    "record_role_change",
+    "like_pattern",
 ]
 
 PSEUDONYM_PREFIX = "KN-"
@@ -164,16 +166,28 @@ def list_patients(limit: int = 500) -> list[PatientRecord]:
         return [_patient_record(p, counts.get(p.id, 0), False) for p in rows]
 
 
+def like_pattern(text: str, escape: str = "\\") -> str:
+    """``%text%`` for LIKE with ``%``, ``_`` and the escape character itself taken literally."""
+    for ch in (escape, "%", "_"):
+        text = text.replace(ch, escape + ch)
+    return f"%{text}%"
+
+
 def search_patients(query: str, include_identifiers: bool = False, limit: int = 50) -> list[PatientRecord]:
     """Pseudonyms containing ``query`` (case-insensitive). Identifier values are searched only
-    when ``include_identifiers`` is set (the user asked), and the records then carry them."""
+    when ``include_identifiers`` is set (the user asked), and the records then carry them.
+
+    ``%`` and ``_`` in ``query`` are matched literally (never as LIKE wildcards), so "50%" finds
+    only values containing "50%" and "_" does not list every patient."""
     q = (query or "").strip()
     with read_session() as s:
         stmt = select(Patient).options(selectinload(Patient.identifiers)).order_by(Patient.id.desc()).limit(limit)
         if q:
-            cond = Patient.pseudonym.ilike(f"%{q}%")
+            pattern = like_pattern(q)
+            cond = Patient.pseudonym.ilike(pattern, escape="\\")
             if include_identifiers:
-                cond = or_(cond, Patient.id.in_(select(Identifier.patient_id).where(Identifier.value.ilike(f"%{q}%"))))
+                cond = or_(cond, Patient.id.in_(select(Identifier.patient_id)
+                                                .where(Identifier.value.ilike(pattern, escape="\\"))))
             stmt = stmt.where(cond)
         counts = _counts(s)
         return [_patient_record(p, counts.get(p.id, 0), include_identifiers) for p in s.scalars(stmt).all()]
@@ -382,3 +396,13 @@ def record_gradings(gradings: list[tuple[GradeResult, str]], *, subject: str | N
         for grade, input_sha256 in gradings:
             audit.append(s, "grade", grade_to_dict(grade), subject=subject, model_id=grade.model.model_id,
                          weights_sha256=grade.model.sha256, input_sha256=input_sha256, user=user)
+
+
+def record_role_change(subject_user: str, roles: list[str] | tuple[str, ...], *, previous: list[str] | tuple[str, ...] | None = None,
+                       user: str | None = None) -> None:
+    """Note that an admin (``user``) gave ``subject_user`` the ``roles`` (an admin action, audited
+    like backup and restore; the roles table itself belongs to the sign-in code)."""
+    with write_session() as s:
+        audit.append(s, "role_change", {"user": subject_user, "roles": sorted(roles),
+                                        "previous": sorted(previous) if previous is not None else None},
+                     subject=f"user:{subject_user}"[:64], user=user)
