@@ -14,7 +14,7 @@ from kneeai.pacs.client import PacsClient, dataset_bytes
 from kneeai.pacs.errors import NoKneeFilm, NotAnImage
 from kneeai.schemas import Radiograph
 
-__all__ = ["StudyQuery", "StudySummary", "FilmRef", "PulledFilm", "find_studies", "knee_films", "pull",
+__all__ = ["StudyQuery", "StudySummary", "FilmRef", "PulledFilm", "find_studies", "knee_films", "pull", "pull_many", "ref_of",
            "FILM_MODALITIES", "KNEE_BODY_PARTS", "KNEEAI_SERIES_PREFIX", "is_image_sop_class"]
 
 # Projection radiography: computed, digital and general radiography.

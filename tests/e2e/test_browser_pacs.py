@@ -9,12 +9,12 @@ import pytest
 from kneeai.i18n import t
 from kneeai.pacs.sr import read_kl_report
 from tests.e2e.browser import chromium_page, streamlit_server, wait_idle
-from tests.pacs.fixtures import orthanc, studies  # noqa: F401
+from tests.pacs.fixtures import expected_knees, orthanc, studies  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
 
-def test_pacs_page_finds_grades_and_stores_back(orthanc, studies, tmp_path, monkeypatch):  # noqa: F811
+def test_pacs_page_finds_grades_and_stores_back(orthanc, studies, expected_knees, tmp_path, monkeypatch):  # noqa: F811
     for k, v in orthanc.env().items():
         monkeypatch.setenv(k, v)  # read by the `streamlit run` child: the server's own PACS settings
     with streamlit_server(tmp_path / "kneeai.db") as url, chromium_page() as page:
@@ -29,10 +29,11 @@ def test_pacs_page_finds_grades_and_stores_back(orthanc, studies, tmp_path, monk
         assert "KNEEAI^TEST" not in page.inner_text("body")
         page.get_by_role("button", name=t("pacs.grade_film", "en")).click()
         wait_idle(page)
-        right = t("pacs.knee_result", "en", n=1, side=t("grade.lat_right", "en"), grade=2, expected="")
-        left = t("pacs.knee_result", "en", n=2, side=t("grade.lat_left", "en"), grade=3, expected="")
         body = page.inner_text("body")
-        assert right.rstrip() in body and left.rstrip() in body, body[-3000:]
+        sides = {"R": t("grade.lat_right", "en"), "L": t("grade.lat_left", "en")}
+        for n, (lat, grade) in enumerate(expected_knees, start=1):
+            shown = t("pacs.knee_result", "en", n=n, side=sides[lat], grade=grade, expected="").rstrip()
+            assert shown in body, body[-3000:]
         store = page.get_by_role("button", name=t("pacs.store", "en"))
         assert store.is_disabled()  # nothing is written into the PACS without the user's confirmation
         page.get_by_text(t("pacs.store_confirm", "en")).click()
@@ -52,8 +53,8 @@ def test_pacs_page_finds_grades_and_stores_back(orthanc, studies, tmp_path, monk
             where[inst["00080018"]["Value"][0]] = series
     sr = client.retrieve_instance(studies.knee_study, where[sr_uid], sr_uid)
     knees, _ = read_kl_report(sr)
-    assert [(k.laterality, k.kl_grade) for k in knees] == [("R", 2), ("L", 3)]
+    assert [(k.laterality, k.kl_grade) for k in knees] == expected_knees
     assert all(k.source_sop_uid == studies.knee_instance for k in knees)
     sc = client.retrieve_instance(studies.knee_study, where[overlay_uid], overlay_uid)
     assert sc.SourceImageSequence[0].ReferencedSOPInstanceUID == studies.knee_instance
-    assert "KL2" in sc.ImageComments and "KL3" in sc.ImageComments
+    assert all(f"KL{g}" in sc.ImageComments for _, g in expected_knees)

@@ -1,2 +1,2 @@
 """The PACS tests' fixtures: a real Orthanc with the synthetic studies in it (tests/pacs/fixtures.py)."""
-from tests.pacs.fixtures import orthanc, pacs_env, studies  # noqa: F401
+from tests.pacs.fixtures import expected_knees, orthanc, pacs_env, studies  # noqa: F401

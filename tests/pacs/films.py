@@ -1,7 +1,8 @@
 """Small synthetic studies for the PACS tests, made from the example knees in ``examples/knees``.
 
-- a bilateral DX film: the right knee (KL2 crop) on the viewer's left, the left knee (KL3 crop) on
-  the right, on a dark background, as a knee series of a study with its own accession number;
+- a bilateral DX film (1100 x 620): the right knee (the KL2 example, scaled up) on the viewer's left,
+  the left knee (the KL3 example) on the right, on a dark background, as a knee series of a study
+  with its own accession number;
 - a chest CR study (no knee film);
 - a study whose only object is a Basic Text SR (no image at all).
 
@@ -34,15 +35,19 @@ class LoadedStudies:
     text_instance: str
 
 
+FILM_SHAPE = (620, 1100)  # a whole film's size (viewers export 1000 px and more a side): never taken for one crop
+KNEE_SIDE = 493  # each 224-px example crop scaled 2.2x
+
+
 def bilateral_pixels() -> np.ndarray:
-    """uint16 (300, 520), 12-bit: the R knee at columns 20..244, the L knee at 276..500."""
+    """uint16, shape FILM_SHAPE, 12-bit: the R knee on the viewer's left, the L knee on the right."""
     from PIL import Image
 
-    r = np.asarray(Image.open(KNEES / "kl2_9023348R.webp").convert("L"), dtype=np.uint16)
-    left = np.asarray(Image.open(KNEES / "kl3_9023348L.webp").convert("L"), dtype=np.uint16)
-    film = np.zeros((300, 520), np.uint16)
-    film[38:262, 20:244] = r * 16
-    film[38:262, 276:500] = left * 16
+    film = np.zeros(FILM_SHAPE, np.uint16)
+    top = (FILM_SHAPE[0] - KNEE_SIDE) // 2
+    for name, left in (("kl2_9023348R.webp", 40), ("kl3_9023348L.webp", FILM_SHAPE[1] - 40 - KNEE_SIDE)):
+        img = Image.open(KNEES / name).convert("L").resize((KNEE_SIDE, KNEE_SIDE), Image.Resampling.BICUBIC)
+        film[top:top + KNEE_SIDE, left:left + KNEE_SIDE] = np.asarray(img, dtype=np.uint16) * 16
     return film
 
 

@@ -93,6 +93,20 @@ def studies(orthanc) -> LoadedStudies:
     return load_into(orthanc.client())
 
 
+@pytest.fixture(scope="session")
+def expected_knees(orthanc, studies) -> list[tuple[str | None, int]]:
+    """(laterality, KL grade) of the knee film's knees, from the pipeline run here on the pulled film."""
+    from kneeai.io import load_radiograph
+    from kneeai.pacs.query import knee_films, pull
+    from kneeai.pipeline import grade_radiograph
+
+    client = orthanc.client()
+    film = pull(client, knee_films(client, studies.knee_study)[0])
+    knees = grade_radiograph(load_radiograph(film.data))
+    assert [k.knee.laterality for k in knees] == ["R", "L"] and all(k.result is not None for k in knees)
+    return [(k.knee.laterality, k.result.kl_grade) for k in knees]
+
+
 @pytest.fixture()
 def pacs_env(orthanc, monkeypatch) -> dict[str, str]:
     for k, v in orthanc.env().items():

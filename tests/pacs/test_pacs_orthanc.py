@@ -15,7 +15,7 @@ from kneeai.pacs import (NoKneeFilm, NotAnImage, PacsRefused, PacsUnreachable, S
 from kneeai.pacs.client import PacsClient, PacsSettings, dataset_bytes
 from kneeai.pacs.query import ref_of
 from kneeai.pacs.sr import DISCLAIMER, read_kl_report
-from tests.pacs.films import make_datasets
+from tests.pacs.films import FILM_SHAPE, make_datasets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ def test_knee_films_of_a_study(orthanc, studies):
 def test_pull_reads_the_film_and_refuses_a_non_image(orthanc, studies):
     client = orthanc.client()
     film = pull(client, knee_films(client, studies.knee_study)[0])
-    assert film.radiograph.shape == (300, 520)
+    assert film.radiograph.shape == FILM_SHAPE
     assert film.radiograph.meta["BodyPartExamined"] == "KNEE"
     assert film.data[128:132] == b"DICM"
     # The PACS's identity stays in `identifiers`, never in `meta`.
@@ -104,7 +104,7 @@ def _kneeai(args: list[str], env: dict[str, str]) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_end_to_end_find_grade_push_and_read_back(orthanc, studies, pacs_env, tmp_path):
+def test_end_to_end_find_grade_push_and_read_back(orthanc, studies, pacs_env, expected_knees, tmp_path):
     """The CLI finds the study, grades it, stores SR + overlay; Orthanc gives both back with the grade intact."""
     from kneeai.io import load_radiograph
     from kneeai.pipeline import grade_radiograph, knee_record
@@ -122,7 +122,7 @@ def test_end_to_end_find_grade_push_and_read_back(orthanc, studies, pacs_env, tm
     for line, want in zip(lines, expected):
         assert {k: v for k, v in line.items() if k in want} == want
         assert line["sop_instance_uid"] == studies.knee_instance and line["study_uid"] == studies.knee_study
-    assert [(x["knee"]["laterality"], x["kl_grade"]) for x in lines] == [("R", 2), ("L", 3)]
+    assert [(x["knee"]["laterality"], x["kl_grade"]) for x in lines] == expected_knees
     stored = lines[0]["stored"]
     assert lines[1]["stored"] == stored and stored["sr"] != stored["overlay"]
 
@@ -138,7 +138,7 @@ def test_end_to_end_find_grade_push_and_read_back(orthanc, studies, pacs_env, tm
 
     knees, disclaimer = read_kl_report(sr)
     assert disclaimer == DISCLAIMER
-    assert [(k.laterality, k.kl_grade) for k in knees] == [("R", 2), ("L", 3)]
+    assert [(k.laterality, k.kl_grade) for k in knees] == expected_knees
     for k, line in zip(knees, lines):
         assert [round(p, 6) for p in k.probabilities] == line["probabilities"]
         assert round(k.expected_grade, 6) == line["expected_grade"]
@@ -150,9 +150,11 @@ def test_end_to_end_find_grade_push_and_read_back(orthanc, studies, pacs_env, tm
 
     assert sc.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7" and sc.StudyInstanceUID == studies.knee_study
     assert sc.SourceImageSequence[0].ReferencedSOPInstanceUID == studies.knee_instance
-    assert sc.BurnedInAnnotation == "YES" and "KL2" in sc.ImageComments and "KL3" in sc.ImageComments
+    assert sc.BurnedInAnnotation == "YES"
+    assert all(f"knee {i} {lat}: KL{g}" in sc.ImageComments for i, (lat, g) in enumerate(expected_knees, start=1))
     pixels = sc.pixel_array
-    assert pixels.shape == (300, 520, 3)
+    # The film scaled to 1024 px on its longer side, in colour.
+    assert pixels.shape == (round(FILM_SHAPE[0] * 1024 / FILM_SHAPE[1]), 1024, 3)
     # The heatmap colours the knees (not a grey copy of the film).
     assert (pixels[..., 0].astype(int) - pixels[..., 2].astype(int)).max() > 60
 
@@ -166,7 +168,7 @@ def test_end_to_end_find_grade_push_and_read_back(orthanc, studies, pacs_env, tm
     assert stored_bytes and b"KNEEAI^TEST" not in stored_bytes and b"KNEEAI-TEST-1" not in stored_bytes
 
 
-def test_batch_grades_every_study_found(orthanc, studies, pacs_env):
+def test_batch_grades_every_study_found(orthanc, studies, pacs_env, expected_knees):
     lines = _kneeai(["pacs", "batch", "--accession", studies.knee_accession, "--json"], pacs_env)
-    assert [(x["knee"]["laterality"], x["kl_grade"]) for x in lines] == [("R", 2), ("L", 3)]
+    assert [(x["knee"]["laterality"], x["kl_grade"]) for x in lines] == expected_knees
     assert all("stored" not in x for x in lines)
