@@ -38,9 +38,11 @@ class Settings:
     input_size: int = 224
     # DeepKnee crops a fixed 140 mm square around the joint when spacing is known.
     crop_mm: float = 140.0
-    # An image no more than this many times the model input per side is taken as a single-knee crop.
-    single_knee_max_aspect: float = 1.35
-    single_knee_max_side: int = 1024
+    # A small image is taken as a single-knee crop (the OAI crops are 224 px; other clinics' crops
+    # seen at 300x162, wider than tall; kneeai.imaging.localize.is_single_knee); whole films
+    # exported from viewers start at ~1000 px a side.
+    single_knee_max_aspect: float = 2.0
+    single_knee_max_side: int = 800
 
     # Grade wording: a second grade within this probability of the top one reads "between".
     borderline_margin: float = 0.15

@@ -101,15 +101,15 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
     """Every knee on ``rad``, from the viewer's left.
 
     kind : "crop" takes the image as one knee crop, "film" searches it for knees, "auto" decides
-        from its size and shape (:func:`~kneeai.imaging.crop.is_single_knee`).
+        from its size and shape (:func:`~kneeai.imaging.localize.is_single_knee`).
     """
-    from kneeai.grading.centre import centred_knee_boxes
-    from kneeai.imaging.crop import crop_knee, is_single_knee
+    from kneeai.grading.centre import centred_knee_boxes, crop_box
+    from kneeai.imaging.crop import crop_knee
+    from kneeai.imaging.localize import is_single_knee
 
-    h, w = rad.shape
     if kind == "crop" or (kind == "auto" and is_single_knee(rad)):
-        whole = CropBox(top=0, left=0, height=h, width=w)
-        return [LocatedKnee(1, crop_knee(rad, None, rad.laterality), whole, rad.laterality,
+        box = crop_box(rad, grader)  # the whole image when square
+        return [LocatedKnee(1, crop_knee(rad, box, rad.laterality), box, rad.laterality,
                             "dicom" if rad.laterality else None)]
     boxes = centred_knee_boxes(rad, as_film=True, grader=grader)
     source = _side_source(rad, len(boxes))

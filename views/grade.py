@@ -11,7 +11,8 @@ from kneeai.errors import KneeAIError, NotAKnee
 from kneeai.grading.charts import probability_figure
 from kneeai.grading.predict import grade
 from kneeai.grading.wording import grade_sentence, uncertainty_level
-from kneeai.imaging.crop import crop_knee, is_single_knee
+from kneeai.imaging.crop import crop_knee
+from kneeai.imaging.localize import is_single_knee
 from kneeai.imaging.draw import film_with_boxes
 from kneeai.io import load_radiograph
 from kneeai.schemas import CropBox, GradeResult, KneeCrop, Radiograph

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kneeai.imaging.crop import crop_knee, is_single_knee
+from kneeai.imaging.crop import crop_knee
+from kneeai.imaging.localize import is_single_knee
 from kneeai.imaging.localize import fit_on_film, guess_knee_boxes
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
-__all__ = ["CentredBox", "centre_on_joint", "centred_knee_boxes", "COARSE_SHIFTS", "FINE_SHIFTS", "MIN_GAIN"]
+__all__ = ["CentredBox", "centre_on_joint", "centred_knee_boxes", "crop_box", "COARSE_SHIFTS", "FINE_SHIFTS", "MIN_GAIN"]
 
 # (row, column) shifts as fractions of the box side. The joint line is the localiser's main
 # uncertainty, so rows are searched further than columns.
@@ -95,3 +96,38 @@ def centred_knee_boxes(rad: Radiograph, as_film: bool = False, grader=None) -> l
     if is_single_knee(rad) and not as_film:
         return guesses
     return [(centre_on_joint(rad, box, lat, grader=grader).box, lat) for box, lat in guesses]
+
+
+# Sides tried for a crop that is not square, as fractions between its short and long side.
+CROP_SIDES = (0.0, 0.5, 1.0)
+
+
+def crop_box(rad: Radiograph, grader=None) -> CropBox:
+    """The square box to grade an image that is already one knee crop.
+
+    A square crop is itself. A wider (or taller) one, as other clinics cut them, is tried as a
+    centred square of its short side, of its long side (padded), and between; the one whose crop
+    looks most like a joint-centred knee crop is then centred on the joint like a film's box.
+    """
+    from kneeai.imaging.crop import square_box
+
+    h, w = rad.shape
+    if h == w:
+        return CropBox(top=0, left=0, height=h, width=w)
+    if grader is None:
+        from kneeai.grading.weights import load_grader
+
+        grader = load_grader()
+    from kneeai.grading.gate import load_gate
+
+    density = load_gate(grader)
+    if density is None:
+        return square_box(rad)
+    short, long_ = min(h, w), max(h, w)
+    boxes = []
+    for f in CROP_SIDES:
+        side = int(round(short + f * (long_ - short)))
+        boxes.append(CropBox(top=(h - side) // 2, left=(w - side) // 2, height=side, width=side))
+    scores = _scores(rad, boxes, rad.laterality, grader, density)
+    best = boxes[int(np.argmin(scores))]
+    return centre_on_joint(rad, best, rad.laterality, grader, density).box

@@ -14,7 +14,8 @@ import torch
 from kneeai.errors import NotAKnee
 from kneeai.grading.model import FORWARD_CHUNK, crops_to_input
 from kneeai.grading.weights import Grader, load_grader
-from kneeai.imaging.crop import crop_knee, is_single_knee
+from kneeai.imaging.crop import crop_knee
+from kneeai.imaging.localize import is_single_knee
 from kneeai.schemas import GateResult, GradeResult, KneeCrop, Radiograph
 
 __all__ = ["grade", "grade_batch", "grade_knees", "to_tensor", "as_crop", "FORWARD_CHUNK"]

@@ -6,17 +6,7 @@ import numpy as np
 from kneeai.config import SETTINGS
 from kneeai.schemas import CropBox, KneeCrop, Laterality, Radiograph
 
-__all__ = ["is_single_knee", "resample_square", "crop_knee", "box_for_physical_size"]
-
-
-def is_single_knee(rad: Radiograph) -> bool:
-    """A roughly square, small image is taken to be a knee crop already (like the training data).
-
-    A larger or elongated film needs the user to place a box on each knee.
-    """
-    h, w = rad.shape
-    aspect = max(h, w) / max(min(h, w), 1)
-    return aspect <= SETTINGS.single_knee_max_aspect and max(h, w) <= SETTINGS.single_knee_max_side
+__all__ = ["resample_square", "crop_knee", "box_for_physical_size", "square_box"]
 
 
 def resample_square(pixels: np.ndarray, size: int) -> np.ndarray:
@@ -36,6 +26,14 @@ def box_for_physical_size(rad: Radiograph, center_row: int, center_col: int, mm:
     h_px = int(round(mm / rad.spacing_mm[0]))
     w_px = int(round(mm / rad.spacing_mm[1]))
     return CropBox(top=center_row - h_px // 2, left=center_col - w_px // 2, height=h_px, width=w_px)
+
+
+def square_box(rad: Radiograph) -> CropBox:
+    """The whole image as a square box (the longer side), centred: a crop wider or taller than
+    the model's square input keeps its aspect, padded at the short sides, instead of being squashed."""
+    h, w = rad.shape
+    side = max(h, w)
+    return CropBox(top=(h - side) // 2, left=(w - side) // 2, height=side, width=side)
 
 
 def crop_knee(rad: Radiograph, box: CropBox | None = None, laterality: Laterality | None = None) -> KneeCrop:

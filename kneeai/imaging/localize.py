@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from kneeai.config import SETTINGS
-from kneeai.imaging.crop import box_for_physical_size, is_single_knee
+from kneeai.imaging.crop import box_for_physical_size
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
 __all__ = ["guess_knee_boxes", "fit_on_film", "ANALYSIS_SIDE"]
@@ -31,9 +31,31 @@ __all__ = ["guess_knee_boxes", "fit_on_film", "ANALYSIS_SIDE"]
 # The search runs on a copy at most this many pixels per side: enough for a joint space of a few
 # millimetres on a 43 cm film, and fast.
 ANALYSIS_SIDE = 512
+# Up to this aspect an image of crop size is a crop whatever it shows.
+SQUARE_ASPECT = 1.35
 # A square of this many leg widths when the pixel spacing is unknown: a leg at the knee is about
 # 120 mm wide including soft tissue and the crop is SETTINGS.crop_mm (140 mm).
 _BOX_PER_LEG_WIDTH = 1.2
+
+
+def is_single_knee(rad: Radiograph) -> bool:
+    """Whether ``rad`` is a knee crop already (like the training data) rather than a film.
+
+    A small, roughly square image is a crop. A small image up to twice as wide as tall (other
+    clinics crop wider than the OAI) is a crop too, unless it shows two legs side by side (a
+    bilateral film exported small). Larger or taller images are films.
+    """
+    h, w = rad.shape
+    if max(h, w) > SETTINGS.single_knee_max_side:
+        return False
+    aspect = max(h, w) / max(min(h, w), 1)
+    if aspect <= SQUARE_ASPECT:
+        return True
+    if aspect > SETTINGS.single_knee_max_aspect or h > w:
+        return False
+    small, _ = _downsample(rad.pixels, ANALYSIS_SIDE)
+    profile = _smooth(small.mean(axis=0), small.shape[1] * 0.02)
+    return _valley(profile, float(np.percentile(small, 5))) is None
 
 
 def guess_knee_boxes(rad: Radiograph, as_film: bool = False) -> list[tuple[CropBox, Laterality | None]]:

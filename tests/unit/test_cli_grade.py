@@ -117,3 +117,21 @@ def test_grades_are_the_same_batched_across_files_as_one_file_at_a_time(tmp_path
     for x, y in zip(together, alone):
         assert x["kl_grade"] == y["kl_grade"]
         assert max(abs(p - q) for p, q in zip(x["probabilities"], y["probabilities"])) < 1e-4
+
+
+def test_a_wide_single_knee_crop_from_another_clinic_is_one_knee_not_a_film(tmp_path, capsys):
+    """Other clinics crop wider than tall (seen: 300x162): one knee, graded, at its own aspect."""
+    import numpy as np
+    from PIL import Image
+
+    knee = np.asarray(Image.open(KNEES / "kl2_9023348R.webp").convert("L"))
+    band = knee[40:202]  # 162 rows around the joint
+    wide = np.pad(band, ((0, 0), (38, 38)), mode="edge")  # 300 wide
+    path = tmp_path / "wide.png"
+    Image.fromarray(wide).save(path)
+    assert main(["grade", str(path), "--json"]) == 0
+    (rec,) = _lines(capsys)
+    x0, y0, x1, y1 = rec["knee"]["box"]
+    # One square box inside the image, chosen by the grader's density of joint-centred crops.
+    assert rec["knee"]["index"] == 1 and x1 - x0 == y1 - y0 == 162 and 0 <= x0 and x1 <= 300
+    assert "error" not in rec and rec["kl_grade"] in (1, 2, 3)
