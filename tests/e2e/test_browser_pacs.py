@@ -9,6 +9,7 @@ import pytest
 from kneeai.i18n import t
 from kneeai.pacs.sr import read_kl_report
 from tests.e2e.browser import chromium_page, streamlit_server, wait_idle
+from tests.pacs.films import FILM_SHAPE
 from tests.pacs.fixtures import expected_knees, orthanc, studies  # noqa: F401
 
 pytestmark = pytest.mark.e2e
@@ -43,6 +44,11 @@ def test_pacs_page_finds_grades_and_stores_back(orthanc, studies, expected_knees
         done = re.search(r"report ([0-9.]+), overlay ([0-9.]+)\.", page.inner_text("body"))
         assert done, page.inner_text("body")[-3000:]
         page.screenshot(path=str(tmp_path / "pacs.png"), full_page=True)
+        # The pulled film goes on to the usual Grade page (and from there to a registry patient, if the user saves it).
+        page.get_by_role("button", name=t("pacs.open_in_grade", "en")).click()
+        wait_idle(page)
+        page.get_by_text(f"{FILM_SHAPE[0]} × {FILM_SHAPE[1]} pixels").wait_for()
+        assert page.get_by_role("heading", name=t("nav.grade", "en")).count() == 1
     sr_uid, overlay_uid = done.groups()
 
     client = orthanc.client()
