@@ -44,6 +44,10 @@ def test_pacs_page_finds_grades_and_stores_back(orthanc, studies, expected_knees
         done = re.search(r"report ([0-9.]+), overlay ([0-9.]+)\.", page.inner_text("body"))
         assert done, page.inner_text("body")[-3000:]
         page.screenshot(path=str(tmp_path / "pacs.png"), full_page=True)
+        # Batch over the studies found: a progress bar, then a table of every knee.
+        page.get_by_role("button", name=t("pacs.batch_run", "en")).click()
+        wait_idle(page)
+        page.get_by_text(t("pacs.batch_done", "en", n=len(expected_knees), failed=0)).wait_for()
         # The pulled film goes on to the usual Grade page (and from there to a registry patient, if the user saves it).
         page.get_by_role("button", name=t("pacs.open_in_grade", "en")).click()
         wait_idle(page)

@@ -42,6 +42,12 @@ def test_report_round_trip_keeps_every_knee(graded_film):
         assert k.expected_grade == pytest.approx(g.result.expected_grade)
         assert (k.model_id, k.model_sha256) == (g.result.model.model_id, g.result.model.sha256)
         assert k.source_sop_uid == film.SOPInstanceUID
+    # highdicom's own TID 1500 reader (as another tool would read it) finds the same groups.
+    import highdicom as hd
+
+    groups = hd.sr.ComprehensiveSR.from_dataset(sr).content.get_planar_roi_measurement_groups()
+    assert [str(g.get_qualitative_evaluations()[0].value.value) for g in groups] == [f"KL{g.result.kl_grade}" for g in knees]
+    assert [len(g.get_measurements()) for g in groups] == [6] * len(knees)
 
 
 def test_overlay_marks_the_knees_and_references_the_film(graded_film, tmp_path):
