@@ -11,11 +11,19 @@ Window Center/Width pair, else the data's own min..max) -> [0, 1], and MONOCHROM
 bone is bright. Colour (RGB, YBR_*, PALETTE COLOR) is turned into luma with a warning.
 
 Identifying tags are copied into ``Radiograph.identifiers`` and nowhere else.
+
+Memory is bounded before anything is unpacked: a deflated file's inflated size is measured by
+streaming it through zlib (never holding it) and refused past :data:`MAX_INFLATED_BYTES`; every
+codec's declared output (Rows x Columns x SamplesPerPixel x frames x BitsAllocated) is checked
+against :data:`MAX_DECODED_BYTES` from the header alone. ``BurnedInAnnotation = YES`` (identifying
+text in the pixels) is kept in ``meta`` with the warning ``intake.warn.burned_in_annotation``, and
+:func:`has_burned_in_annotation` tells exports to ask the user first.
 """
 from __future__ import annotations
 
 import io
 import warnings
+import zlib
 from typing import Any
 
 import numpy as np
@@ -26,7 +34,8 @@ from kneeai.imaging.appearance import colourfulness
 from kneeai.io import jpeg2000
 from kneeai.schemas import Laterality, Radiograph
 
-__all__ = ["read_dicom", "is_rust_panic", "META_KEYWORDS", "IDENTIFYING_KEYWORDS", "SUPPORTED_PHOTOMETRIC"]
+__all__ = ["read_dicom", "is_rust_panic", "has_burned_in_annotation", "inflated_size_at_most", "META_KEYWORDS",
+           "IDENTIFYING_KEYWORDS", "SUPPORTED_PHOTOMETRIC", "MAX_DECODED_BYTES", "MAX_INFLATED_BYTES"]
 
 # Non-identifying tags worth showing; all strings in Radiograph.meta.
 META_KEYWORDS: tuple[str, ...] = (
@@ -35,7 +44,7 @@ META_KEYWORDS: tuple[str, ...] = (
     "BitsStored", "HighBit", "PixelRepresentation", "PixelSpacing", "ImagerPixelSpacing",
     "EstimatedRadiographicMagnificationFactor", "RescaleSlope", "RescaleIntercept", "WindowCenter",
     "WindowWidth", "VOILUTFunction", "PresentationLUTShape", "Manufacturer", "ManufacturerModelName",
-    "SOPClassUID", "ImageType", "PresentationIntentType", "LossyImageCompression", "KVP",
+    "SOPClassUID", "ImageType", "PresentationIntentType", "LossyImageCompression", "KVP", "BurnedInAnnotation",
 )
 # Identifying or linkable tags (after the DICOM basic de-identification profile, PS3.15 E.1-1).
 IDENTIFYING_KEYWORDS: tuple[str, ...] = (
@@ -64,6 +73,15 @@ _PREFERRED_PLUGIN: dict[str, str] = {
     # JPEG 2000 and HTJ2K: imagecodecs runs OpenJPEG on several threads, ~2x on 2 cores.
     **{str(syntax): jpeg2000.PLUGIN for syntax in jpeg2000.SYNTAXES},
 }
+# The most decoded pixel bytes one file may declare: as many as the float32 image of the largest
+# film we accept (SETTINGS.max_pixels) takes, which a 16-bit grey or 8-bit colour film stays under.
+MAX_DECODED_BYTES = SETTINGS.max_pixels * 4
+# A deflated dataset inflates to its header plus its pixel data; 16 MB more than the pixel cap
+# leaves room for any real header (overlays, private tags) while a bomb is stopped early.
+MAX_INFLATED_BYTES = MAX_DECODED_BYTES + 16 * 2**20
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+# Explicit VR little endian: these VRs have 2 reserved bytes and a 4-byte length (PS3.5 7.1.2).
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
 _REQUIRED_PIXEL_TAGS = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "PixelRepresentation")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
@@ -91,11 +109,69 @@ def read_dicom(data: bytes, sha256: str = "", bare: bool = False) -> Radiograph:
         return _read(data, sha256, bare)
 
 
+def _deflated_offset(data: bytes) -> int | None:
+    """Where the deflated dataset starts when the file meta says Deflated Explicit VR Little
+    Endian, else None. Reads the group-0002 elements by hand: pydicom would inflate the rest whole."""
+    pos = 132 if data[128:132] == b"DICM" else 0
+    syntax = None
+    while pos + 8 <= len(data) and data[pos:pos + 2] == b"\x02\x00":
+        element, vr = data[pos + 2:pos + 4], data[pos + 4:pos + 6]
+        if vr in _LONG_VRS:
+            if pos + 12 > len(data):
+                return None
+            length, start = int.from_bytes(data[pos + 8:pos + 12], "little"), pos + 12
+        else:
+            length, start = int.from_bytes(data[pos + 6:pos + 8], "little"), pos + 8
+        if length == 0xFFFFFFFF:
+            return None
+        if element == b"\x10\x00":  # (0002,0010) Transfer Syntax UID
+            syntax = data[start:start + length].rstrip(b"\x00 ").decode("ascii", "replace")
+        pos = start + length
+    return pos if syntax == _DEFLATED else None
+
+
+def inflated_size_at_most(compressed: bytes | memoryview, limit: int, chunk: int = 1 << 20) -> int | None:
+    """The raw-deflate stream's inflated size if it is at most ``limit`` bytes, else None.
+
+    Streams through zlib holding at most ``chunk`` bytes of output at a time, so a bomb costs
+    time up to ``limit`` bytes of output but no memory. A corrupt stream counts what inflated.
+    """
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total, view = 0, memoryview(compressed)
+    try:
+        for at in range(0, len(view), chunk):
+            pending = view[at:at + chunk]
+            while pending:
+                total += len(inflater.decompress(pending, chunk))
+                if total > limit:
+                    return None
+                pending = inflater.unconsumed_tail
+                if inflater.eof:
+                    return total
+        total += len(inflater.flush())
+    except zlib.error:
+        pass
+    return total if total <= limit else None
+
+
+def _check_inflated(data: bytes) -> None:
+    offset = _deflated_offset(data)
+    if offset is not None and inflated_size_at_most(memoryview(data)[offset:], MAX_INFLATED_BYTES) is None:
+        raise ImageTooLarge("intake.error.inflated_too_large", limit_mb=MAX_INFLATED_BYTES // 2**20)
+
+
+def has_burned_in_annotation(radiograph: Radiograph | None) -> bool:
+    """True when the film's header says identifying text is burned into its pixels
+    (``BurnedInAnnotation = YES``): an image export must then be confirmed by the user."""
+    return radiograph is not None and str(radiograph.meta.get("BurnedInAnnotation", "")).strip().upper() == "YES"
+
+
 def _read(data: bytes, sha256: str, bare: bool) -> Radiograph:
     from pydicom import dcmread
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+    _check_inflated(data)  # before dcmread, which inflates a deflated dataset whole
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -126,7 +202,7 @@ def _read(data: bytes, sha256: str, bare: bool) -> Radiograph:
 
     tsyntax = file_meta.TransferSyntaxUID
     source = f"DICOM {tsyntax.name} {tsyntax}" if tsyntax.name != str(tsyntax) else f"DICOM {tsyntax}"
-    missing = [k for k in _REQUIRED_PIXEL_TAGS if k not in ds]
+    missing = [k for k in _REQUIRED_PIXEL_TAGS if k not in ds or str(ds.get(k) if ds.get(k) is not None else "").strip() == ""]
     if missing:
         raise UnreadableImage("intake.error.missing_tags", tags=", ".join(missing))
     _check_size(ds)
@@ -140,6 +216,8 @@ def _read(data: bytes, sha256: str, bare: bool) -> Radiograph:
     warn: list[str] = []
     if frames > 1:
         warn.append("warn.multiframe")
+    if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
+        warn.append("intake.warn.burned_in_annotation")
     colour_score = 0.0
     if photometric in _COLOUR:
         pixels, coloured, colour_score = _colour_to_grey(arr, ds, photometric)
@@ -203,6 +281,13 @@ def _check_size(ds: Any) -> None:
     pixels = rows * cols * frames
     if pixels > SETTINGS.max_pixels:
         raise ImageTooLarge(pixels=pixels, limit=SETTINGS.max_pixels)
+    # What any codec will hand back: every sample of every frame at BitsAllocated.
+    samples = max(_int(ds.get("SamplesPerPixel"), 1), 1)
+    bits = max(_int(ds.get("BitsAllocated"), 16), 1)
+    declared = rows * cols * samples * frames * bits // 8
+    if declared > MAX_DECODED_BYTES:
+        raise ImageTooLarge("intake.error.declared_too_large", mb=declared // 2**20, rows=rows, cols=cols, samples=samples,
+                            frames=frames, bits=bits, limit_mb=MAX_DECODED_BYTES // 2**20)
 
 
 def _check_codec(tsyntax: Any) -> None:
