@@ -14,6 +14,7 @@ import streamlit as st
 from kneeai.errors import KneeAIError
 from kneeai.grading.wording import grade_name
 from kneeai.i18n import t
+from kneeai.report.markdown import escape_markdown
 from kneeai.schemas import KL_GRADES, Explanation, GradeResult, KneeCrop, PatientSummary, RiskResult
 from ui.state import Key, get, lang, put
 from ui.widgets import show_error, tr
@@ -167,4 +168,4 @@ def override_editor(model_grade: int, key: str, visit_id: int | None = None, cur
             st.rerun()
     if current is not None:
         st.warning(tr("override.active", grade=current[0], name=grade_name(current[0], language), model_grade=model_grade,
-                      reason=current[1]), icon=":material/edit_note:")
+                      reason=escape_markdown(current[1])), icon=":material/edit_note:")

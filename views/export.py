@@ -11,6 +11,7 @@ import streamlit as st
 
 from kneeai.errors import KneeAIError
 from kneeai.i18n import LANGUAGE_NAMES, LANGUAGES, t
+from kneeai.io import has_burned_in_annotation
 from kneeai.report import csv_export, fhir, json_export
 from kneeai.report.pdf import render_pdf
 from kneeai.report.summary import summary_from_visit
@@ -25,11 +26,12 @@ def _audit(fmt: str, data: bytes, subject: str, with_ids: bool) -> None:
     registry.record_export(fmt, data, subject=subject, identifiers_included=with_ids, user=audit_user())
 
 
-def _downloads(summary, subject: str, with_ids: bool) -> None:
+def _downloads(summary, subject: str, with_ids: bool, burned_in: bool = False, confirmed: bool = False) -> None:
     stem = f"kneeai_{summary.pseudonym}_{summary.visit_date}"
     try:
         files = [
-            ("pdf", "export.pdf", render_pdf(summary), "application/pdf", f"{stem}.pdf"),
+            ("pdf", "export.pdf", render_pdf(summary, burned_in_annotation=burned_in, confirm_burned_in=confirmed),
+             "application/pdf", f"{stem}.pdf"),
             ("json", "export.json", json_export.to_json(summary).encode("utf-8"), "application/json", f"{stem}.json"),
             ("fhir", "export.fhir", fhir.to_json(summary).encode("utf-8"), "application/fhir+json", f"{stem}.fhir.json"),
         ]
@@ -49,6 +51,7 @@ with_ids = st.checkbox(tr("export.include_identifiers"), value=False, key="expor
 if with_ids:
     st.warning(tr("export.identifiers_warning"), icon=":material/lock_open:")
 
+burned_in = confirmed = False
 patient_id = get(Key.PATIENT_ID)
 visits = registry.visits_for(int(patient_id)) if patient_id is not None else []
 sources = (["current"] if active() is not None else []) + (["saved"] if visits else [])
@@ -63,6 +66,11 @@ else:
         override_editor(focus[2].kl_grade, key="export_override")
         summary = current_summary(with_ids, language, date.today())
         subject = f"visit:{get(Key.VISIT_ID)}" if get(Key.VISIT_ID) else "session"
+        # A film with identifying text burned into its pixels: the PDF (it shows the knee) waits for a tick.
+        burned_in = has_burned_in_annotation(get(Key.RADIOGRAPH))
+        if burned_in:
+            st.warning(tr("intake.warn.burned_in_annotation"), icon=":material/warning:")
+            confirmed = st.checkbox(tr("export.confirm_burned_in"), value=False, key="export_burned_in_ok")
     else:
         by_id = {v.id: v for v in visits}
         vid = st.selectbox(tr("export.visit"), list(by_id), index=len(by_id) - 1, key="export_visit",
@@ -71,7 +79,7 @@ else:
         subject = f"visit:{vid}"
     if summary is not None:
         st.caption(tr("export.for", pseudonym=summary.pseudonym, date=summary.visit_date))
-        _downloads(summary, subject, with_ids)
+        _downloads(summary, subject, with_ids, burned_in, confirmed)
 
 st.divider()
 st.subheader(tr("export.csv_heading"))

@@ -12,6 +12,7 @@ from kneeai.grading.wording import grade_name
 from kneeai.i18n import t
 from kneeai.imaging.jsw import DETECTABLE_CHANGE_MM, NOISE_RANGE_MM, JSW_SD_MM, compare_min_jsw, jsw_profile
 from kneeai.report.charts import TIMELINE_HORIZON, jsw_figure, timeline_figure
+from kneeai.report.markdown import escape_markdown
 from kneeai.store import registry
 from ui.auth import audit_user
 from ui.record import active, override_editor, save_current_visits
@@ -148,7 +149,7 @@ def _compare(visits: list[registry.VisitRecord]) -> None:
                     col.image(crop, width="stretch", caption=v.visit_date.isoformat())
             col.markdown(f"**KL {v.effective_grade}** · {grade_name(v.effective_grade, language)}")
             if v.override:
-                col.caption(tr("patient.overridden", model_grade=v.grade.kl_grade, reason=v.override.reason))
+                col.caption(tr("patient.overridden", model_grade=v.grade.kl_grade, reason=escape_markdown(v.override.reason)))
             col.caption(tr("patient.col_risk", years=f"{TIMELINE_HORIZON:g}") + ": " + _risk_at(v))
     st.info(tr("patient.change", before=a.effective_grade, after=b.effective_grade, words=_change_words(a.effective_grade, b.effective_grade),
                days=(b.visit_date - a.visit_date).days), icon="↔️")

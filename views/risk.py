@@ -9,6 +9,7 @@ import streamlit as st
 
 from kneeai.errors import InvalidClinicalInput, KneeAIError
 from kneeai.i18n import t
+from kneeai.report.markdown import escape_markdown
 from kneeai.schemas import KL_GRADES
 from kneeai.survival.charts import contributions_figure, survival_figure
 from kneeai.survival.risk import (
@@ -59,7 +60,7 @@ sex = c4.radio(tr("clinical.field.sex"), ["F", "M"], index=("F", "M").index(sex_
 kl_typed = clinical.get("kl_grade")
 if override:
     source = "override"
-    st.info(tr("risk.override_in_force", grade=override[0], reason=override[1] or "—"), icon=":material/edit_note:")
+    st.info(tr("risk.override_in_force", grade=override[0], reason=escape_markdown(override[1]) or "—"), icon=":material/edit_note:")
 else:
     options = ["image", "typed"] if grade is not None else ["typed"]
     wanted = clinical.get("kl_source", "image")

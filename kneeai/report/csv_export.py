@@ -79,7 +79,19 @@ def to_csv(summaries: Sequence[PatientSummary], extra: Sequence[dict[str, Any]] 
     return buf.getvalue()
 
 
+# A cell starting with one of these runs as a formula in spreadsheet programs (CSV injection,
+# OWASP's list): = + - @, and a tab or carriage return, which Excel and LibreOffice skip before
+# reading the formula that follows.
+FORMULA_STARTS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _safe(row: dict[str, Any]) -> dict[str, Any]:
-    # A cell starting with = + - @ runs as a formula in spreadsheet programs (CSV injection);
-    # free text (override reasons, identifiers) is defused with a leading apostrophe.
-    return {k: ("'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v) for k, v in row.items()}
+    # Free text (override reasons, identifiers) is defused with a leading apostrophe. A carriage
+    # return inside a value becomes a newline: the writer quotes a field with "\n" (its line
+    # terminator) but would leave a bare "\r" unquoted, which readers take as the end of the row.
+    return {k: _cell(v) if isinstance(v, str) else v for k, v in row.items()}
+
+
+def _cell(v: str) -> str:
+    v2 = v.replace("\r\n", "\n").replace("\r", "\n")
+    return "'" + v2 if v[:1] in FORMULA_STARTS else v2

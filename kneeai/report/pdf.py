@@ -19,6 +19,7 @@ import numpy as np
 from fpdf import FPDF
 from PIL import Image
 
+from kneeai.errors import BurnedInAnnotation
 from kneeai.grading.charts import GRADE_COLOURS
 from kneeai.grading.wording import grade_name, grade_sentence, uncertainty_level
 from kneeai.i18n import t
@@ -376,12 +377,20 @@ def _clinical_and_models(pdf: _Doc, s: PatientSummary) -> None:
         pdf.table(sorted(s.identifiers.items()), _MARGIN, 45, _CONTENT_W - 45)
 
 
-def render_pdf(summary: PatientSummary, *, compress: bool = True) -> bytes:
+def render_pdf(summary: PatientSummary, *, compress: bool = True, burned_in_annotation: bool = False,
+               confirm_burned_in: bool = False) -> bytes:
     """The summary as PDF bytes, in ``summary.language``.
 
     Raises :class:`~kneeai.errors.FontMissing` when Chinese is asked for and no CJK font is installed.
     ``compress=False`` leaves the streams readable (tests look inside).
+
+    ``burned_in_annotation``: the film says identifying text is burned into its pixels
+    (:func:`kneeai.io.has_burned_in_annotation`). The PDF carries the knee's image, so it is then
+    refused with :class:`~kneeai.errors.BurnedInAnnotation` unless the user confirmed
+    (``confirm_burned_in=True``); a summary without an image is not affected.
     """
+    if burned_in_annotation and summary.crop_pixels is not None and not confirm_burned_in:
+        raise BurnedInAnnotation()
     pdf = _Doc(summary.language, summary.pseudonym)
     pdf.set_compression(compress)
     pdf.alias_nb_pages("{nb}")

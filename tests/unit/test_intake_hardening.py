@@ -1,0 +1,80 @@
+"""Burned-in annotation, the CSV formula guard, and user text inside markdown."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import re
+
+import pytest
+
+from kneeai.errors import BurnedInAnnotation
+from kneeai.io import has_burned_in_annotation, load_radiograph
+from kneeai.report import csv_export
+from kneeai.report.markdown import escape_markdown
+from kneeai.report.pdf import render_pdf
+from tests.dicom_corpus import base_dataset, reference_knee, to_bytes
+from tests.unit.test_report_exports import _summary
+
+
+def _film(burned: str | None) -> bytes:
+    ds = base_dataset(reference_knee(64, 48))
+    if burned is not None:
+        ds.BurnedInAnnotation = burned
+    return to_bytes(ds)
+
+
+def test_burned_in_annotation_yes_is_surfaced_on_the_radiograph():
+    rad = load_radiograph(_film("YES"))
+    assert has_burned_in_annotation(rad) and rad.meta["BurnedInAnnotation"] == "YES"
+    assert "intake.warn.burned_in_annotation" in rad.warnings
+    for value in ("NO", None):
+        other = load_radiograph(_film(value))
+        assert not has_burned_in_annotation(other) and "intake.warn.burned_in_annotation" not in other.warnings
+    assert not has_burned_in_annotation(None)
+
+
+def test_a_burned_in_film_blocks_the_image_export_until_the_user_confirms():
+    summary = _summary()
+    assert summary.crop_pixels is not None
+    with pytest.raises(BurnedInAnnotation) as caught:
+        render_pdf(summary, burned_in_annotation=True)
+    assert "Burned In Annotation: YES" in caught.value.message("en") and "烧录" in caught.value.message("zh")
+    assert render_pdf(summary, burned_in_annotation=True, confirm_burned_in=True).startswith(b"%PDF")
+    assert render_pdf(summary).startswith(b"%PDF")  # no flag, no question
+    # A summary without the knee's image carries nothing burned in.
+    assert render_pdf(dataclasses.replace(summary, crop_pixels=None), burned_in_annotation=True).startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("reason", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=HYPERLINK(\"x\")", "\r=cmd|' /C calc'!A0"])
+def test_csv_defuses_every_formula_start_including_tab_and_carriage_return(reason):
+    text = csv_export.to_csv([_summary(override=(1, reason))])
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert row["override_reason"] == "'" + reason.replace("\r", "\n")
+
+
+def test_csv_leaves_ordinary_text_alone():
+    row = next(csv.DictReader(io.StringIO(csv_export.to_csv([_summary(override=(1, "narrowing, 2 mm"))]))))
+    assert row["override_reason"] == "narrowing, 2 mm"
+
+
+def test_user_text_is_escaped_for_markdown():
+    reason = "**URGENT** [see](https://evil.example) :red[alarm] $x^2$ <b>hi</b>\n# head"
+    escaped = escape_markdown(reason)
+    assert "\n" not in escaped
+    # Every punctuation character is escaped, so nothing is markup; the letters stay as typed.
+    assert escaped.startswith("\\*\\*URGENT\\*\\* \\[see\\]\\(https\\:\\/\\/evil\\.example\\)")
+    assert "\\:red\\[alarm\\]" in escaped and "\\$x\\^2\\$" in escaped and "\\<b\\>hi\\<\\/b\\>" in escaped
+    assert re.sub(r"\\(.)", r"\1", escaped) == reason.replace("\n", " ")  # and nothing is lost
+    assert escape_markdown("平片示关节间隙变窄") == "平片示关节间隙变窄"
+    assert escape_markdown(None) == ""
+
+
+def test_views_escape_override_reasons():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for path, needle in (("views/patient.py", "reason=escape_markdown(v.override.reason)"),
+                         ("views/risk.py", "reason=escape_markdown(override[1])"),
+                         ("ui/record.py", "reason=escape_markdown(current[1])")):
+        assert needle in (root / path).read_text(encoding="utf-8"), path
