@@ -15,6 +15,7 @@ from kneeai.pacs.client import PacsClient, PacsSettings
 from kneeai.pacs.errors import NoKneeFilm, PacsNotConfigured
 from kneeai.pacs.grade import GradedFilm, grade_film, store_results
 from kneeai.pacs.query import FilmRef, StudyQuery, StudySummary, find_studies, knee_films
+from ui.auth import audit_user
 from ui.loaders import grader
 from ui.state import Key, clear_image, get, lang, put
 from ui.widgets import page_header, show_error, tr
@@ -119,7 +120,7 @@ def _show_graded(ref: FilmRef, graded: GradedFilm, study: StudySummary) -> None:
         if st.button(tr("pacs.store"), key=f"pacs_store_{ref.sop_uid}", disabled=not confirm):
             try:
                 with st.spinner(tr("grade.running")):
-                    result = store_results(_client(), graded, grader=grader())
+                    result = store_results(_client(), graded, grader=grader(), user=audit_user())
             except KneeAIError as exc:
                 show_error(exc)
             else:
@@ -146,7 +147,7 @@ def _study(study: StudySummary) -> None:
             _thumbnail(ref)
             if st.button(tr("pacs.grade_film"), key=f"pacs_grade_{ref.sop_uid}", type="primary"):
                 with st.spinner(tr("grade.running")):
-                    graded_films[ref.sop_uid] = grade_film(_client(), ref, grader=grader())
+                    graded_films[ref.sop_uid] = grade_film(_client(), ref, grader=grader(), user=audit_user())
                 put("pacs_graded", graded_films)
         with right:
             if ref.sop_uid in graded_films:
@@ -169,7 +170,7 @@ def _batch(studies: list[StudySummary]) -> None:
                     failed += 1
                     refs = []
                 for ref in refs:
-                    g = grade_film(client, ref, grader=grader())
+                    g = grade_film(client, ref, grader=grader(), user=audit_user())
                     base = {tr("pacs.col.date"): s.date, tr("pacs.col.accession"): s.accession,
                             tr("pacs.col.film"): ref.series_description or ref.sop_uid[-12:]}
                     if g.error is not None:

@@ -43,8 +43,9 @@ class GradedFilm:
 
 
 def grade_film(client: PacsClient, ref: FilmRef, *, kind: ImageKind = "auto", allow_outside_use: bool = False,
-               grader=None) -> GradedFilm:
-    """Pull and grade one film; its gradings go to the audit trail under the film's hash only."""
+               grader=None, user: str | None = None) -> GradedFilm:
+    """Pull and grade one film; its gradings go to the audit trail under the film's hash only
+    (``user``: the signed-in user, if any)."""
     from kneeai.pipeline import grade_radiograph
     from kneeai.store.registry import record_gradings
 
@@ -53,7 +54,7 @@ def grade_film(client: PacsClient, ref: FilmRef, *, kind: ImageKind = "auto", al
         knees = tuple(grade_radiograph(film.radiograph, kind=kind, allow_outside_use=allow_outside_use, grader=grader))
     except KneeAIError as exc:
         return GradedFilm(ref, None, (), exc)
-    record_gradings([(k.result, film.radiograph.sha256) for k in knees if k.result is not None])
+    record_gradings([(k.result, film.radiograph.sha256) for k in knees if k.result is not None], user=user)
     return GradedFilm(ref, film, knees)
 
 
@@ -80,8 +81,11 @@ def _explain_all(graded: GradedFilm, grader) -> tuple[Explanation | None, ...]:
     return tuple(explain(k.knee.crop, k.result, grader=grader) if k.result is not None else None for k in graded.knees)
 
 
-def store_results(client: PacsClient, graded: GradedFilm, *, grader=None) -> StoredObjects:
-    """Send the SR and the overlay of ``graded`` to its study. Raises StowRejected if the PACS refuses."""
+def store_results(client: PacsClient, graded: GradedFilm, *, grader=None, user: str | None = None) -> StoredObjects:
+    """Send the SR and the overlay of ``graded`` to its study. Raises StowRejected if the PACS refuses.
+
+    What was sent is an export: the audit trail notes it (format ``dicom-sr+sc``, the sha256 of
+    both objects, identifiers included, since they carry the PACS's patient module)."""
     from kneeai.grading.weights import load_grader
     from kneeai.pacs.capture import build_overlay
     from kneeai.pacs.sr import build_kl_report
@@ -93,6 +97,10 @@ def store_results(client: PacsClient, graded: GradedFilm, *, grader=None) -> Sto
     sr = build_kl_report(source, graded.knees)
     sc = build_overlay(source, graded.film.radiograph, graded.knees, _explain_all(graded, grader))
     client.store([sr, sc], graded.ref.study_uid)
+    from kneeai.pacs.client import dataset_bytes
+    from kneeai.store.registry import record_export
+
+    record_export("dicom-sr+sc", dataset_bytes(sr) + dataset_bytes(sc), identifiers_included=True, user=user)
     return StoredObjects(str(sr.SOPInstanceUID), str(sc.SOPInstanceUID))
 
 

@@ -162,6 +162,14 @@ def test_end_to_end_find_grade_push_and_read_back(orthanc, studies, pacs_env, ex
         assert _dciodvfy_errors(dataset_bytes(sr), tmp_path, "sr.dcm") == []
         assert _dciodvfy_errors(dataset_bytes(sc), tmp_path, "sc.dcm") == []
 
+    # The audit trail has the two gradings (film hash, no identity) and the export to the PACS.
+    from kneeai.store.db import read_session
+    from kneeai.store.models import AuditEvent
+
+    with read_session() as s:
+        kinds = [e.action for e in s.query(AuditEvent).order_by(AuditEvent.id)]
+    assert kinds.count("grade") == 2 and kinds.count("export") == 1
+
     # Nothing the PACS said about the patient went into the registry.
     db = Path(os.environ["KNEEAI_DB"])
     stored_bytes = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
