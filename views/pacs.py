@@ -35,7 +35,8 @@ def _client() -> PacsClient:
     user = (get("pacs_user") or "").strip() or None
     # The password is typed here or set on the server (KNEEAI_PACS_PASSWORD); it is never sent to the browser.
     password = get("pacs_password") or os.environ.get("KNEEAI_PACS_PASSWORD") or None
-    return PacsClient(PacsSettings(url.rstrip("/"), user, password))
+    timeout = PacsSettings.from_env(url).timeout_s  # KNEEAI_PACS_TIMEOUT, as for the CLI
+    return PacsClient(PacsSettings(url.rstrip("/"), user, password, timeout))
 
 
 def _connection() -> None:
