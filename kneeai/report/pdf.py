@@ -23,7 +23,7 @@ from kneeai.errors import BurnedInAnnotation
 from kneeai.grading.charts import GRADE_COLOURS
 from kneeai.grading.wording import grade_name, grade_sentence, uncertainty_level
 from kneeai.i18n import t
-from kneeai.report.fonts import find_fonts
+from kneeai.report.fonts import FontPair, find_fonts, is_cff, truetype_fonts
 from kneeai.explain.overlay import overlay
 from kneeai.explain.regions import describe
 from kneeai.report.summary import final_grade
@@ -54,11 +54,11 @@ def _rgb(hex_colour: str) -> tuple[int, int, int]:
 
 
 class _Doc(FPDF):
-    def __init__(self, lang: str, pseudonym: str) -> None:
+    def __init__(self, lang: str, pseudonym: str, fonts: FontPair | None = None) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.ui_lang = lang
         self.pseudonym = pseudonym
-        fonts = find_fonts(lang)
+        fonts = fonts or find_fonts(lang)
         self.add_font("body", "", str(fonts.regular.path), collection_font_number=fonts.regular.collection_index)
         self.add_font("body", "B", str(fonts.bold.path), collection_font_number=fonts.bold.collection_index)
         self.set_margins(_MARGIN, _MARGIN, _MARGIN)
@@ -391,12 +391,36 @@ def render_pdf(summary: PatientSummary, *, compress: bool = True, burned_in_anno
     """
     if burned_in_annotation and summary.crop_pixels is not None and not confirm_burned_in:
         raise BurnedInAnnotation()
-    pdf = _Doc(summary.language, summary.pseudonym)
-    pdf.set_compression(compress)
+    fonts = find_fonts(summary.language)
+    if is_cff(fonts.regular) or is_cff(fonts.bold):
+        # A CFF face (Noto Sans CJK): embed TrueType subsets instead, whose text layer every reader
+        # extracts. The catalogs' characters are converted once per process; a document with others
+        # (a typed reason, a name) is laid out again with those added.
+        fonts_tt = truetype_fonts(fonts)
+        draft = _layout(summary, fonts_tt)
+        missing = frozenset(chr(c) for f in draft.fonts.values() for c in getattr(f, "missing_glyphs", ()))
+        if not missing:
+            draft.set_compression(compress)
+            return bytes(draft.output())
+        for font in draft.fonts.values():  # the draft is not written; let go of its font files
+            if hasattr(font, "ttfont"):
+                font.ttfont.close()
+        fonts = truetype_fonts(fonts, missing)
+    return _render(summary, fonts, compress)
+
+
+def _layout(summary: PatientSummary, fonts: FontPair) -> _Doc:
+    pdf = _Doc(summary.language, summary.pseudonym, fonts)
     pdf.alias_nb_pages("{nb}")
     pdf.add_page()
     _header(pdf, summary)
     _grade_section(pdf, summary)
     _risk_section(pdf, summary)
     _clinical_and_models(pdf, summary)
+    return pdf
+
+
+def _render(summary: PatientSummary, fonts: FontPair, compress: bool) -> bytes:
+    pdf = _layout(summary, fonts)
+    pdf.set_compression(compress)
     return bytes(pdf.output())
