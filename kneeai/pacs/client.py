@@ -59,6 +59,7 @@ class PacsClient:
         session = requests.Session()
         if settings.user:
             session.auth = (settings.user, settings.password or "")
+        self._session = session
         self._web = DICOMwebClient(settings.url, session=session, timeout=settings.timeout_s)
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -100,9 +101,11 @@ class PacsClient:
         try:
             return self._call(self._web.retrieve_instance, study_uid, series_uid, sop_uid)
         except InvalidDicomError:
-            url = self._web._get_instances_url("wado", study_uid, series_uid, sop_uid)  # noqa: SLF001
-            parts = self._call(lambda: list(self._web._http_get_multipart(  # noqa: SLF001
-                url, media_types=(("application/dicom", "1.2.840.10008.1.2.1"),))))
+            url = f"{self.settings.url}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
+            response = self._call(self._session.get, url, headers={"Accept": 'multipart/related; type="application/dicom"'},
+                                  timeout=self.settings.timeout_s)
+            self._call(response.raise_for_status)
+            parts = _multipart_parts(response.content, response.headers.get("Content-Type", ""))
             if not parts:
                 raise PacsRefused(url=self.settings.url, status="empty") from None
             return dcmread(io.BytesIO(parts[0]), force=True)
@@ -143,6 +146,21 @@ class PacsClient:
         if not wanted <= set(stored):
             raise StowRejected(status="200", detail="missing: " + ", ".join(sorted(wanted - set(stored))))
         return stored
+
+
+def _multipart_parts(body: bytes, content_type: str) -> list[bytes]:
+    """The bodies of a multipart/related message (RFC 2046), or the body itself when it is not one."""
+    if "boundary=" not in content_type:
+        return [body] if body else []
+    boundary = content_type.split("boundary=", 1)[1].split(";", 1)[0].strip().strip('"').encode()
+    parts = []
+    for chunk in body.split(b"--" + boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break  # the closing delimiter
+        head, sep, content = chunk.partition(b"\r\n\r\n")
+        if sep:
+            parts.append(content[:-2] if content.endswith(b"\r\n") else content)
+    return parts
 
 
 def _stow_failures(response: Any) -> str:

@@ -116,6 +116,8 @@ def film_records(graded: GradedFilm, lang: str = "en", stored: StoredObjects | N
     if graded.error is not None:
         return [{"path": graded.ref.path, **extra, "error": graded.error.message(lang)}]
     if not graded.graded:
-        return [{"path": graded.ref.path, **extra, "error": graded.knees[0].error.message(lang)}] if graded.knees else \
-            [{"path": graded.ref.path, **extra, "error": "no knee"}]
+        from kneeai.pacs.errors import NoKneeFilm
+
+        reason = graded.knees[0].error if graded.knees else NoKneeFilm(study=graded.ref.study_uid)
+        return [{"path": graded.ref.path, **extra, "error": reason.message(lang)}]
     return [{**knee_record(graded.ref.path, k, lang), **extra} for k in graded.knees]

@@ -67,6 +67,30 @@ def test_pull_reads_the_film_and_refuses_a_non_image(orthanc, studies):
     assert "1.2.840.10008.5.1.4.1.1.88.11" in err.value.message("en") and "不是图像" in err.value.message("zh")
 
 
+def test_a_file_stored_without_its_preamble_is_still_pulled(orthanc):
+    """Some archives keep what they were sent; a Part 10 file without its 128-byte preamble comes back so."""
+    import base64
+    import io
+    import urllib.request
+
+    from pydicom import dcmwrite
+
+    _, datasets = make_datasets("bare")
+    film = datasets[0]
+    buf = io.BytesIO()
+    dcmwrite(buf, film)  # pydicom writes no preamble unless asked
+    assert buf.getvalue()[128:132] != b"DICM"
+    rest = orthanc.url.removesuffix("/dicom-web")  # Orthanc's own REST API, beside DICOMweb
+    auth = base64.b64encode(f"{orthanc.user}:{orthanc.password}".encode()).decode()
+    req = urllib.request.Request(rest + "/instances", data=buf.getvalue(), method="POST",
+                                 headers={"Authorization": "Basic " + auth, "Content-Type": "application/dicom"})
+    with urllib.request.urlopen(req, timeout=20) as r:
+        assert r.status == 200
+    client = orthanc.client()
+    pulled = pull(client, knee_films(client, str(film.StudyInstanceUID))[0])
+    assert pulled.radiograph.shape == FILM_SHAPE and pulled.data[128:132] == b"DICM"
+
+
 def test_unreachable_and_refusing_pacs(orthanc, studies):
     from tests.e2e.browser import free_port
 
