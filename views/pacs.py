@@ -1,7 +1,8 @@
 """PACS: find a study over DICOMweb, pull a knee film, grade it, and store the results back.
 
-Patient identity from the PACS is shown only when asked and lives in this session alone; it
-reaches the registry only if the user opens the film on the Grade page and saves it to a patient.
+Patient identity from the PACS is shown only when asked and lives in this session alone; nothing
+of it is written to the registry. The user links a study to a registry patient by opening the film
+on the Grade page and saving its knees as that patient's visits, as for an upload.
 """
 from __future__ import annotations
 
