@@ -9,6 +9,8 @@ film gives the same knees, boxes, sides and grades wherever it is opened.
   per knee (the out-of-distribution gate reads the same pass's features).
 - :func:`iter_graded` streams files: decoding and cropping run ahead in a small thread pool while
   the network grades the knees already cut, in the order the files were given.
+- :func:`summarize_film` runs the rest for every knee of a film: explanation, TKR risk and the
+  :class:`~kneeai.schemas.PatientSummary` that reports and exports carry (``report``, ``batch``).
 - :func:`knee_record` is the JSON object per knee that ``python -m kneeai grade --json`` prints.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from kneeai.errors import KneeAIError
-from kneeai.schemas import CropBox, GradeResult, KneeCrop, Laterality, Radiograph
+from kneeai.schemas import CropBox, GradeResult, KneeCrop, Laterality, PatientSummary, Radiograph
 
 __all__ = [
     "ImageKind",
@@ -36,6 +38,8 @@ __all__ = [
     "knee_record",
     "grade_record",
     "box_xyxy",
+    "KneeSummary",
+    "summarize_film",
 ]
 
 ImageKind = Literal["auto", "crop", "film"]
@@ -205,6 +209,48 @@ def iter_graded(paths: Iterable[Path], *, kind: ImageKind = "auto", allow_outsid
             if n_knees >= batch_knees or not pending:
                 yield from flush()
                 n_knees = 0
+
+
+@dataclass(frozen=True)
+class KneeSummary:
+    """One knee of a film, summarised (or the error it was refused with)."""
+
+    knee: LocatedKnee
+    summary: PatientSummary | None
+    error: KneeAIError | None = None
+
+
+def summarize_film(rad: Radiograph, clinical: dict | None = None, *, pseudonym: str, visit_date=None,
+                   override: tuple[int, str] | None = None, override_knee: int | None = None,
+                   include_identifiers: bool = False, lang: str = "en", explain_method: str | None = "gradcam",
+                   kind: ImageKind = "auto", grader=None) -> list[KneeSummary]:
+    """Grade, explain and risk-score every knee of ``rad``; one summary per knee, from the
+    viewer's left, all under ``pseudonym`` (one patient).
+
+    override : the clinician's ``(grade, reason)`` for knee ``override_knee`` (the only knee
+        when the film has one). Clinical values outside the accepted ranges raise
+        :class:`~kneeai.errors.InvalidClinicalInput`.
+    """
+    from kneeai.explain import explain
+    from kneeai.report.summary import CLINICAL_FIELDS, build_summary, risk_input
+    from kneeai.survival.risk import predict_risk
+
+    has_clinical = bool(clinical) and any(clinical.get(k) not in (None, "") for k in CLINICAL_FIELDS)
+    graded = grade_radiograph(rad, kind=kind, grader=grader)
+    out: list[KneeSummary] = []
+    for g in graded:
+        if g.error is not None:
+            out.append(KneeSummary(g.knee, None, g.error))
+            continue
+        mine = override if override is not None and override_knee in (None, g.knee.index) else None
+        inputs = risk_input(clinical, g.result, mine) if has_clinical else None
+        explanation = explain(g.knee.crop, g.result, method=explain_method) if explain_method else None
+        risk = predict_risk(inputs) if inputs is not None else None
+        out.append(KneeSummary(g.knee, build_summary(
+            pseudonym=pseudonym, visit_date=visit_date, laterality=g.knee.laterality, grade=g.result,
+            explanation=explanation, risk=risk, crop_pixels=g.knee.crop.pixels, override=mine,
+            identifiers=rad.identifiers, include_identifiers=include_identifiers, lang=lang)))
+    return out
 
 
 def grade_record(r: GradeResult) -> dict:

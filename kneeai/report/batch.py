@@ -1,14 +1,14 @@
-"""Grade and risk-score a set of images: a table (CSV) and a ZIP of PDF summaries.
+"""Grade and risk-score a set of images: a table (CSV) and a ZIP of PDF summaries, per knee.
 
-Shared by ``python -m kneeai batch`` and the Batch page. Each image gets its own random
-pseudonym; file names stay out of every output unless ``include_file_names`` is set (a file
-named after a patient would otherwise leak who it is). Rows follow the input order, so the
-user can match them to the files they chose.
+Shared by ``python -m kneeai batch --zip`` and the Batch page. Each image gets its own random
+pseudonym (both knees of a film share it) and each knee its own row and PDF; file names stay out
+of every output unless ``include_file_names`` is set (a file named after a patient would
+otherwise leak who it is), and no hash of the file is written (it would link a row back to the
+file). Rows follow the input order, then the knees from the viewer's left.
 """
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import zipfile
 from collections.abc import Callable, Sequence
@@ -20,7 +20,7 @@ from typing import Any
 from kneeai.errors import KneeAIError
 from kneeai.report.csv_export import to_csv
 from kneeai.report.pdf import render_pdf
-from kneeai.report.summary import CLINICAL_FIELDS, build_summary, summarize_radiograph
+from kneeai.report.summary import CLINICAL_FIELDS, build_summary
 from kneeai.schemas import PatientSummary
 
 __all__ = ["BatchItem", "BatchResult", "read_clinical_csv", "run_batch"]
@@ -36,8 +36,8 @@ class BatchItem:
 
 @dataclass(frozen=True)
 class BatchResult:
-    summaries: tuple[PatientSummary, ...]
-    errors: tuple[str | None, ...]  # translated message per item, None when it worked
+    summaries: tuple[PatientSummary, ...]  # one per knee (one per file that gave none)
+    errors: tuple[str | None, ...]  # translated message per row, None when it worked
     csv_text: str
     zip_bytes: bytes
 
@@ -72,34 +72,46 @@ def run_batch(
     visit_date: date | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> BatchResult:
-    """Run every item; a failing item becomes a row with its error and the batch goes on."""
+    """Run every item; a failing file or knee becomes a row with its error and the batch goes on."""
     from kneeai.io import load_radiograph
-    from kneeai.store.registry import new_pseudonym, record_grading
+    from kneeai.pipeline import summarize_film
+    from kneeai.store.registry import new_pseudonym, record_gradings
 
     summaries: list[PatientSummary] = []
     errors: list[str | None] = []
     extra: list[dict[str, Any]] = []
     pdfs: list[tuple[str, bytes]] = []
+
+    def add(s: PatientSummary, row: dict[str, Any], error: str | None) -> None:
+        summaries.append(s)
+        extra.append(row)
+        errors.append(error)
+
     for i, item in enumerate(items):
         pseudonym = new_pseudonym()
-        row: dict[str, Any] = {"image_sha256": hashlib.sha256(item.data).hexdigest(), "error": ""}
+        base: dict[str, Any] = {"knee": "", "error": ""}
         if include_file_names:
-            row["file"] = item.name
+            base["file"] = item.name
         try:
             rad = load_radiograph(item.data)
             values = (clinical or {}).get(Path(item.name).name)
-            s = summarize_radiograph(rad, values, pseudonym=pseudonym, visit_date=visit_date, lang=lang,
-                                     explain_method="gradcam" if heatmap else None)
-            if s.grade is not None:
-                record_grading(s.grade, rad.sha256, subject="batch")
-            pdfs.append((f"{i + 1:03d}_{pseudonym}.pdf", render_pdf(s)))
-            errors.append(None)
+            knees = summarize_film(rad, values, pseudonym=pseudonym, visit_date=visit_date, lang=lang,
+                                   explain_method="gradcam" if heatmap else None)
         except KneeAIError as exc:
-            s = build_summary(pseudonym=pseudonym, visit_date=visit_date, lang=lang)
-            row["error"] = exc.message(lang)
-            errors.append(row["error"])
-        summaries.append(s)
-        extra.append(row)
+            add(build_summary(pseudonym=pseudonym, visit_date=visit_date, lang=lang), {**base, "error": exc.message(lang)},
+                exc.message(lang))
+        else:
+            record_gradings([(k.summary.grade, rad.sha256) for k in knees if k.summary is not None], subject="batch")
+            for k in knees:
+                row = {**base, "knee": k.knee.index}
+                if k.error is not None:
+                    message = k.error.message(lang)
+                    add(build_summary(pseudonym=pseudonym, visit_date=visit_date, laterality=k.knee.laterality, lang=lang),
+                        {**row, "error": message}, message)
+                    continue
+                suffix = f"_knee{k.knee.index}" if len(knees) > 1 else ""
+                pdfs.append((f"{i + 1:03d}_{pseudonym}{suffix}.pdf", render_pdf(k.summary)))
+                add(k.summary, row, None)
         if progress is not None:
             progress(i + 1, len(items))
     buf = io.BytesIO()

@@ -1,7 +1,7 @@
 """Build the :class:`~kneeai.schemas.PatientSummary` that every export carries.
 
-From pieces (:func:`build_summary`), from a saved visit (:func:`summary_from_visit`), or from a
-radiograph by running the stages (:func:`summarize_radiograph`: grade, explain, risk).
+From pieces (:func:`build_summary`) or from a saved visit (:func:`summary_from_visit`); running
+the stages on a film is :func:`kneeai.pipeline.summarize_film`'s job.
 
 A clinician's override is the grade in force: it replaces the model's KL grade as the TKR
 models' input (:func:`risk_with_override`), and every export marks it as an override while
@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from kneeai.schemas import Explanation, GradeResult, KneeCrop, PatientSummary, Radiograph, RiskInput, RiskResult
+from kneeai.schemas import Explanation, GradeResult, PatientSummary, RiskInput, RiskResult
 
 __all__ = [
     "build_summary",
     "summary_from_visit",
-    "summarize_radiograph",
     "final_grade",
     "grade_source",
     "risk_input",
@@ -118,40 +117,3 @@ def risk_with_override(risk: RiskResult | None, override: tuple[int, str] | None
     if risk.inputs.kl_grade == int(override[0]) and risk.inputs.kl_probabilities is None:
         return risk
     return _predict_risk(dataclasses.replace(risk.inputs, kl_grade=int(override[0]), kl_probabilities=None))
-
-
-def _explain(crop: KneeCrop, grade: GradeResult, method: str) -> Explanation:
-    from kneeai.explain import explain
-
-    return explain(crop, grade, method=method)
-
-
-def summarize_radiograph(
-    radiograph: Radiograph,
-    clinical: dict[str, Any] | None = None,
-    *,
-    pseudonym: str,
-    visit_date: date | str | None = None,
-    override: tuple[int, str] | None = None,
-    include_identifiers: bool = False,
-    lang: str = "en",
-    explain_method: str | None = "gradcam",
-) -> PatientSummary:
-    """Run the stages on one radiograph (one knee) and summarise.
-
-    Raises :class:`~kneeai.errors.NotAKnee` when the gate refuses the image, and
-    :class:`~kneeai.errors.InvalidClinicalInput` for clinical values outside the accepted ranges.
-    """
-    from kneeai.grading import grade as grade_knee
-    from kneeai.grading.predict import as_crop
-
-    crop = as_crop(radiograph)
-    inputs = None
-    result = grade_knee(crop, radiograph=radiograph)
-    if clinical and any(clinical.get(k) not in (None, "") for k in CLINICAL_FIELDS):
-        inputs = risk_input(clinical, result, override)
-    explanation = _explain(crop, result, explain_method) if explain_method else None
-    risk = _predict_risk(inputs) if inputs is not None else None
-    return build_summary(pseudonym=pseudonym, visit_date=visit_date, laterality=crop.laterality or radiograph.laterality,
-                         grade=result, explanation=explanation, risk=risk, crop_pixels=crop.pixels, override=override,
-                         identifiers=radiograph.identifiers, include_identifiers=include_identifiers, lang=lang)
