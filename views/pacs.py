@@ -60,8 +60,9 @@ def _search() -> None:
         submitted = st.form_submit_button(tr("pacs.search"), type="primary")
     if submitted:
         try:
-            studies = find_studies(_client(), StudyQuery(date=date.strip(), modality=modality, body_part=body_part.strip(),
-                                                         accession=accession.strip()))
+            query = StudyQuery(date=date.strip(), modality=modality, body_part=body_part.strip(),
+                               accession=accession.strip())
+            studies = find_studies(_client(), query)
         except KneeAIError as exc:
             show_error(exc)
             return
@@ -77,7 +78,8 @@ def _study_table(studies: list[StudySummary]) -> None:
                tr("pacs.col.description"): s.description, tr("pacs.col.modalities"): ", ".join(s.modalities),
                tr("pacs.col.instances"): s.n_instances}
         if show_identity:
-            row[tr("pacs.col.patient")] = " · ".join(v for v in (s.identifiers.get("PatientName"), s.identifiers.get("PatientID")) if v)
+            who = (s.identifiers.get("PatientName"), s.identifiers.get("PatientID"))
+            row[tr("pacs.col.patient")] = " · ".join(v for v in who if v)
         rows.append(row)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
@@ -112,8 +114,9 @@ def _show_graded(ref: FilmRef, graded: GradedFilm, study: StudySummary) -> None:
         if k.result is None:
             st.error(f"{tr('grade.knee_n', n=k.knee.index)}: {k.error.message(lang())}", icon=":material/warning:")
         else:
-            st.markdown("**" + tr("pacs.knee_result", n=k.knee.index, side=_side(k.knee.laterality), grade=k.result.kl_grade,
-                                  expected=f"{k.result.expected_grade:.2f}") + "**")
+            line = tr("pacs.knee_result", n=k.knee.index, side=_side(k.knee.laterality), grade=k.result.kl_grade,
+                      expected=f"{k.result.expected_grade:.2f}")
+            st.markdown(f"**{line}**")
     st.image(film_with_boxes(graded.film.radiograph.pixels, [k.knee.box for k in graded.knees],
                              [tr("grade.knee_n", n=k.knee.index) for k in graded.knees]), width=520)
     stored = (get("pacs_stored") or {}).get(ref.sop_uid)
@@ -182,7 +185,8 @@ def _batch(studies: list[StudySummary]) -> None:
                         row = {**base, tr("pacs.col.knee"): k.knee.index, tr("pacs.col.side"): _side(k.knee.laterality)}
                         if k.result is not None:
                             n_knees += 1
-                            row |= {tr("pacs.col.kl"): k.result.kl_grade, tr("pacs.col.expected"): round(k.result.expected_grade, 2)}
+                            row |= {tr("pacs.col.kl"): k.result.kl_grade,
+                                    tr("pacs.col.expected"): round(k.result.expected_grade, 2)}
                         else:
                             row[tr("pacs.col.error")] = k.error.message(lang())
                         rows.append(row)
@@ -208,7 +212,8 @@ if studies is not None:
     else:
         st.caption(tr("pacs.n_studies", n=len(studies)))
         _study_table(studies)
-        labels = {s.study_uid: f"{s.date} · {s.accession or '—'} · {s.description or ', '.join(s.modalities)}" for s in studies}
+        labels = {s.study_uid: f"{s.date} · {s.accession or '—'} · {s.description or ', '.join(s.modalities)}"
+                  for s in studies}
         uid = st.selectbox(tr("pacs.study"), list(labels), format_func=labels.get, key="pacs_study")
         _study(next(s for s in studies if s.study_uid == uid))
         st.divider()

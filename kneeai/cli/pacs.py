@@ -78,7 +78,8 @@ def _text(rec: dict) -> str:
     where = f"{rec['study_uid']}\t{rec['sop_instance_uid']}"
     if "error" in rec:
         return f"{where}\t{rec['error']}"
-    line = f"{where}\t#{rec['knee']['index']} {rec['knee']['laterality'] or '?'}\tKL {rec['kl_grade']}\tE={rec['expected_grade']:.2f}"
+    knee = f"#{rec['knee']['index']} {rec['knee']['laterality'] or '?'}"
+    line = f"{where}\t{knee}\tKL {rec['kl_grade']}\tE={rec['expected_grade']:.2f}"
     if "stored" in rec:
         line += f"\tSR {rec['stored']['sr']}\toverlay {rec['stored']['overlay']}"
     return line
@@ -120,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
     if args.pacs_action == "find":
         for s in find_studies(client, _query(args)):
             rec = s.record(with_identifiers=args.identifiers)
-            print(json.dumps(rec, ensure_ascii=False) if args.json else
-                  f"{rec['date']}\t{rec['accession']}\t{rec['description']}\t{','.join(rec['modalities'])}\t{rec['study_uid']}")
+            fields = (rec["date"], rec["accession"], rec["description"], ",".join(rec["modalities"]), rec["study_uid"])
+            print(json.dumps(rec, ensure_ascii=False) if args.json else "\t".join(fields))
         return 0
     from kneeai.grading.weights import load_grader
 

@@ -38,7 +38,8 @@ def overlay_pixels(rad: Radiograph, graded: Sequence[GradedKnee], heatmaps: Sequ
         if g.result is None or expl is None:
             continue
         b = g.knee.box
-        heat = np.asarray(Image.fromarray(expl.heatmap.astype(np.float32), mode="F").resize((b.width, b.height), Image.Resampling.BILINEAR))
+        heat_img = Image.fromarray(expl.heatmap.astype(np.float32), mode="F")
+        heat = np.asarray(heat_img.resize((b.width, b.height), Image.Resampling.BILINEAR))
         y0, x0 = max(0, b.top), max(0, b.left)
         y1, x1 = min(h, b.top + b.height), min(w, b.left + b.width)
         if y1 <= y0 or x1 <= x0:
@@ -56,7 +57,8 @@ def overlay_pixels(rad: Radiograph, graded: Sequence[GradedKnee], heatmaps: Sequ
         colour = BOX_COLOURS[i % len(BOX_COLOURS)]
         xy = [b.left * scale, b.top * scale, (b.left + b.width) * scale - 1, (b.top + b.height) * scale - 1]
         draw.rectangle(xy, outline=colour, width=line)
-        label = f"#{g.knee.index} {g.knee.laterality or '?'} " + (f"KL{g.result.kl_grade}" if g.result else "not graded")
+        grade = f"KL{g.result.kl_grade}" if g.result else "not graded"
+        label = f"#{g.knee.index} {g.knee.laterality or '?'} {grade}"
         draw.text((xy[0] + 2 * line, xy[1] + 2 * line), label, fill=colour)
     draw.text((4, img.size[1] - 14), BURNED_IN, fill=(255, 255, 255))
     return np.asarray(img)
@@ -90,7 +92,9 @@ def build_overlay(source: Any, rad: Radiograph, graded: Sequence[GradedKnee], he
     sc.ImageType = ["DERIVED", "SECONDARY"]
     sc.BurnedInAnnotation = "YES"
     sc.DerivationDescription = "Knee boxes and Grad-CAM heatmaps drawn by KneeAI on the source film"
-    grades = "; ".join(f"knee {g.knee.index} {g.knee.laterality or '?'}: KL{g.result.kl_grade}" for g in graded if g.result)
+    grades = "; ".join(f"knee {g.knee.index} {g.knee.laterality or '?'}: KL{g.result.kl_grade}"
+                       for g in graded if g.result)
     model = next((g.result.model for g in graded if g.result), None)
-    sc.ImageComments = (f"{grades}. Model {model.model_id} sha256 {model.sha256}. " if model else "") + "Research use only."
+    model_text = f"{grades}. Model {model.model_id} sha256 {model.sha256}. " if model else ""
+    sc.ImageComments = model_text + "Research use only."
     return sc

@@ -32,7 +32,7 @@ class PacsSettings:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
     @classmethod
-    def from_env(cls, url: str | None = None) -> "PacsSettings":
+    def from_env(cls, url: str | None = None) -> PacsSettings:
         url = url or os.environ.get("KNEEAI_PACS_URL", "").strip()
         if not url:
             raise PacsNotConfigured()
@@ -76,7 +76,8 @@ class PacsClient:
             raise PacsUnreachable(url=self.settings.url, detail=f"{type(exc).__name__}: {exc}") from exc
 
     # QIDO-RS -----------------------------------------------------------------------------
-    def search_studies(self, filters: dict[str, Any], fields: Sequence[str] = (), limit: int | None = None) -> list[dict]:
+    def search_studies(self, filters: dict[str, Any], fields: Sequence[str] = (),
+                       limit: int | None = None) -> list[dict]:
         return self._call(self._web.search_for_studies, search_filters=filters or None, fields=list(fields) or None,
                           limit=limit)
 
@@ -102,8 +103,8 @@ class PacsClient:
             return self._call(self._web.retrieve_instance, study_uid, series_uid, sop_uid)
         except InvalidDicomError:
             url = f"{self.settings.url}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
-            response = self._call(self._session.get, url, headers={"Accept": 'multipart/related; type="application/dicom"'},
-                                  timeout=self.settings.timeout_s)
+            accept = {"Accept": 'multipart/related; type="application/dicom"'}
+            response = self._call(self._session.get, url, headers=accept, timeout=self.settings.timeout_s)
             self._call(response.raise_for_status)
             parts = _multipart_parts(response.content, response.headers.get("Content-Type", ""))
             if not parts:
@@ -138,8 +139,8 @@ class PacsClient:
             raise PacsUnreachable(url=self.settings.url, detail=type(exc).__name__) from exc
         failed = list(getattr(response, "FailedSOPSequence", None) or [])
         if failed:
-            reasons = ", ".join(f"{item.get('ReferencedSOPInstanceUID', '?')}: 0x{int(item.get('FailureReason', 0)):04X}"
-                                for item in failed)
+            reasons = ", ".join(f"{i.get('ReferencedSOPInstanceUID', '?')}: 0x{int(i.get('FailureReason', 0)):04X}"
+                                for i in failed)
             raise StowRejected(status="200", detail=reasons)
         stored = [str(item.ReferencedSOPInstanceUID) for item in getattr(response, "ReferencedSOPSequence", None) or []]
         wanted = {str(ds.SOPInstanceUID) for ds in datasets}
@@ -157,7 +158,7 @@ def _multipart_parts(body: bytes, content_type: str) -> list[bytes]:
     for chunk in body.split(b"--" + boundary)[1:]:
         if chunk.startswith(b"--"):
             break  # the closing delimiter
-        head, sep, content = chunk.partition(b"\r\n\r\n")
+        _, sep, content = chunk.partition(b"\r\n\r\n")
         if sep:
             parts.append(content[:-2] if content.endswith(b"\r\n") else content)
     return parts
@@ -170,8 +171,11 @@ def _stow_failures(response: Any) -> str:
     try:
         body = response.json()
         failed = body.get("00081198", {}).get("Value", [])
-        items = [f"{f.get('00081155', {}).get('Value', ['?'])[0]}: 0x{int(f.get('00081197', {}).get('Value', [0])[0]):04X}"
-                 for f in failed]
+        items = []
+        for f in failed:
+            uid = f.get("00081155", {}).get("Value", ["?"])[0]
+            reason = int(f.get("00081197", {}).get("Value", [0])[0])
+            items.append(f"{uid}: 0x{reason:04X}")
         if items:
             return ", ".join(items)
     except (ValueError, AttributeError, TypeError, IndexError):

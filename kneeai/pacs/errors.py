@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from kneeai.errors import KneeAIError
 
-__all__ = ["PacsError", "PacsNotConfigured", "PacsUnreachable", "PacsRefused", "NoKneeFilm", "NotAnImage", "StowRejected"]
+__all__ = ["PacsError", "PacsNotConfigured", "PacsUnreachable", "PacsRefused", "NoKneeFilm", "NotAnImage",
+           "StowRejected"]
 
 
 class PacsError(KneeAIError):

@@ -14,7 +14,8 @@ from kneeai.pacs.client import PacsClient, dataset_bytes
 from kneeai.pacs.errors import NoKneeFilm, NotAnImage
 from kneeai.schemas import Radiograph
 
-__all__ = ["StudyQuery", "StudySummary", "FilmRef", "PulledFilm", "find_studies", "knee_films", "pull", "pull_many", "ref_of",
+__all__ = ["StudyQuery", "StudySummary", "FilmRef", "PulledFilm", "find_studies", "knee_films", "pull", "pull_many",
+           "ref_of",
            "FILM_MODALITIES", "KNEE_BODY_PARTS", "KNEEAI_SERIES_PREFIX", "is_image_sop_class"]
 
 # Projection radiography: computed, digital and general radiography.
@@ -29,9 +30,11 @@ KNEEAI_SERIES_PREFIX = "KneeAI"
 _NON_IMAGE_PREFIXES = ("1.2.840.10008.5.1.4.1.1.88.", "1.2.840.10008.5.1.4.1.1.11.", "1.2.840.10008.5.1.4.1.1.104.",
                        "1.2.840.10008.5.1.4.1.1.66", "1.2.840.10008.5.1.4.1.1.9.")
 
-_STUDY_FIELDS = ("StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyDescription", "ModalitiesInStudy",
-                 "NumberOfStudyRelatedInstances", "PatientName", "PatientID", "PatientBirthDate", "PatientSex")
-_SERIES_FIELDS = ("SeriesInstanceUID", "Modality", "BodyPartExamined", "SeriesDescription", "SeriesNumber", "Laterality")
+_STUDY_FIELDS = ("StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyDescription",
+                 "ModalitiesInStudy", "NumberOfStudyRelatedInstances", "PatientName", "PatientID", "PatientBirthDate",
+                 "PatientSex")
+_SERIES_FIELDS = ("SeriesInstanceUID", "Modality", "BodyPartExamined", "SeriesDescription", "SeriesNumber",
+                  "Laterality")
 _INSTANCE_FIELDS = ("SOPClassUID", "SOPInstanceUID", "InstanceNumber", "ImageLaterality")
 _IDENTITY = {"PatientName": "PatientName", "PatientID": "PatientID", "PatientBirthDate": "PatientBirthDate",
              "PatientSex": "PatientSex"}

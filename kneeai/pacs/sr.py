@@ -53,7 +53,8 @@ class ReportedKnee:
     source_sop_uid: str
 
 
-def build_kl_report(source: Any, graded: Sequence[GradedKnee], *, series_number: int = 9901, instance_number: int = 1) -> Any:
+def build_kl_report(source: Any, graded: Sequence[GradedKnee], *, series_number: int = 9901,
+                    instance_number: int = 1) -> Any:
     """A Comprehensive SR in ``source``'s study with the grades of ``graded`` (refused knees are left out).
 
     source : the pydicom Dataset of the graded film, as pulled from the PACS.
@@ -77,7 +78,8 @@ def build_kl_report(source: Any, graded: Sequence[GradedKnee], *, series_number:
         region = hd.sr.ImageRegion(graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=corners,
                                    source_image=hd.sr.SourceImageForRegion.from_source_image(source))
         lat = _LATERALITY.get(k.laterality or "")
-        site = hd.sr.FindingSite(_code("72696002", "SCT", "Knee"), laterality=_code(lat[0], "SCT", lat[1]) if lat else None)
+        side = _code(lat[0], "SCT", lat[1]) if lat else None
+        site = hd.sr.FindingSite(_code("72696002", "SCT", "Knee"), laterality=side)
         unit = _code("1", "UCUM", "no units")
         measurements = [hd.sr.Measurement(name=_code(f"P-KL{i}", SCHEME, f"Probability of Kellgren-Lawrence grade {i}"),
                                           value=float(p), unit=unit) for i, p in enumerate(r.probabilities)]
@@ -161,5 +163,6 @@ def read_kl_report(ds: Any) -> tuple[list[ReportedKnee], str]:
                 sha = str(item.TextValue)
             elif vt == "SCOORD" and item.get("ContentSequence"):
                 src = str(item.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
-        knees.append(ReportedKnee(ident, lat, grade, tuple(probs[i] for i in sorted(probs)), expected, model_id, sha, src))
+        ordered = tuple(probs[i] for i in sorted(probs))
+        knees.append(ReportedKnee(ident, lat, grade, ordered, expected, model_id, sha, src))
     return knees, disclaimer

@@ -23,7 +23,8 @@ orthanc_install() {
   fi
   # The package's own service stays off: policy-rc.d is honoured by invoke-rc.d in containers,
   # and our Orthanc runs with its own configuration on its own port.
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || {
+  apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || {
     echo "orthanc: apt-get install ${need[*]} failed" >&2
     return 1
   }
@@ -34,7 +35,8 @@ _orthanc_config() {
   local dir="$1" port="$2" store="$3"
   mkdir -p "$dir" "$store" || return 1
   cp "$ORTHANC_CONF_DIR/orthanc.json" "$dir/orthanc.json" || return 1
-  printf '{ "HttpPort" : %s, "StorageDirectory" : "%s", "IndexDirectory" : "%s" }\n' "$port" "$store" "$store" >"$dir/runtime.json"
+  printf '{ "HttpPort" : %s, "StorageDirectory" : "%s", "IndexDirectory" : "%s" }\n' \
+    "$port" "$store" "$store" >"$dir/runtime.json"
 }
 
 # 0 when DICOMweb answers on 127.0.0.1:$1 with the test user's password (python3, not curl: not every image has curl).
@@ -107,6 +109,9 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       echo "orthanc: DICOMweb at http://127.0.0.1:$port/dicom-web (user kneeai, password kneeai-test); Ctrl-C stops it"
       exec Orthanc "$home/conf"
       ;;
-    *) echo "usage: bash scripts/services/orthanc.sh install|run [--port N]; or source it and call orthanc_start" >&2; exit 2 ;;
+    *)
+      echo "usage: bash scripts/services/orthanc.sh install|run [--port N]; or source it and call orthanc_start" >&2
+      exit 2
+      ;;
   esac
 fi

@@ -102,14 +102,14 @@ def make_datasets(tag: str | None = None) -> tuple[LoadedStudies, list]:
     tag = tag or datetime.datetime.now().strftime("%H%M%S%f")
     acc = f"KN{tag}"[:16]
     knee_study, knee_series = generate_uid(), generate_uid()
-    knee = _image(_base(DX_PRESENTATION, knee_study, knee_series, "DX", acc, "KNEEAI-TEST-1"), bilateral_pixels(), "KNEE",
-                  "Knees AP bilateral")
+    knee = _image(_base(DX_PRESENTATION, knee_study, knee_series, "DX", acc, "KNEEAI-TEST-1"), bilateral_pixels(),
+                  "KNEE", "Knees AP bilateral")
     chest_study = generate_uid()
     chest_pixels = np.full((256, 256), 900, np.uint16)
     chest_pixels[40:216, 30:120] = 2600
     chest_pixels[40:216, 136:226] = 2600
-    chest = _image(_base(CR_IMAGE, chest_study, generate_uid(), "CR", f"C{acc}"[:16], "KNEEAI-TEST-2"), chest_pixels, "CHEST",
-                   "Chest PA")
+    chest = _image(_base(CR_IMAGE, chest_study, generate_uid(), "CR", f"C{acc}"[:16], "KNEEAI-TEST-2"), chest_pixels,
+                   "CHEST", "Chest PA")
     text_study = generate_uid()
     text = _base(BASIC_TEXT_SR, text_study, generate_uid(), "SR", f"T{acc}"[:16], "KNEEAI-TEST-3")
     text.StudyDescription, text.SeriesDescription = "Referral letter", "Referral"

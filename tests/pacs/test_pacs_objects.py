@@ -46,7 +46,8 @@ def test_report_round_trip_keeps_every_knee(graded_film):
     import highdicom as hd
 
     groups = hd.sr.ComprehensiveSR.from_dataset(sr).content.get_planar_roi_measurement_groups()
-    assert [str(g.get_qualitative_evaluations()[0].value.value) for g in groups] == [f"KL{g.result.kl_grade}" for g in knees]
+    read = [str(g.get_qualitative_evaluations()[0].value.value) for g in groups]
+    assert read == [f"KL{g.result.kl_grade}" for g in knees]
     assert [len(g.get_measurements()) for g in groups] == [6] * len(knees)
 
 
@@ -60,7 +61,8 @@ def test_overlay_marks_the_knees_and_references_the_film(graded_film, tmp_path):
     coloured = overlay_pixels(rad, knees, heat, max_side=4096)
     assert plain.shape == coloured.shape == (*FILM_SHAPE, 3)
     inside = knees[0].knee.box
-    region = (slice(max(0, inside.top) + 10, inside.top + inside.height - 10), slice(max(0, inside.left) + 10, inside.left + inside.width - 10))
+    region = (slice(max(0, inside.top) + 10, inside.top + inside.height - 10),
+              slice(max(0, inside.left) + 10, inside.left + inside.width - 10))
     assert np.abs(coloured[region].astype(int) - plain[region].astype(int)).max() > 40  # the heatmap is there
     sc = build_overlay(film, rad, knees, heat)
     assert sc.SourceImageSequence[0].ReferencedSOPInstanceUID == film.SOPInstanceUID
@@ -69,7 +71,7 @@ def test_overlay_marks_the_knees_and_references_the_film(graded_film, tmp_path):
         for name, ds in (("sc.dcm", sc),):
             path = tmp_path / name
             path.write_bytes(dataset_bytes(ds))
-            out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+            out = subprocess.run(["dciodvfy", str(path)], check=False, capture_output=True, text=True, timeout=60)
             assert [x for x in (out.stdout + out.stderr).splitlines() if x.startswith("Error")] == []
 
 
@@ -77,6 +79,7 @@ def test_no_pacs_configured_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("KNEEAI_PACS_URL", raising=False)
     with pytest.raises(PacsNotConfigured):
         PacsSettings.from_env()
-    done = subprocess.run([sys.executable, "-m", "kneeai", "--lang", "zh", "pacs", "find"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "kneeai", "--lang", "zh", "pacs", "find"], check=False,
+                          capture_output=True, text=True,
                           timeout=120, env={k: v for k, v in os.environ.items() if k != "KNEEAI_PACS_URL"})
     assert done.returncode == 1 and "KNEEAI_PACS_URL" in done.stderr and "尚未设置" in done.stderr

@@ -10,8 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from kneeai.pacs import (NoKneeFilm, NotAnImage, PacsRefused, PacsUnreachable, StowRejected, StudyQuery, find_studies,
-                         knee_films, pull)
+from kneeai.pacs import (
+    NoKneeFilm,
+    NotAnImage,
+    PacsRefused,
+    PacsUnreachable,
+    StowRejected,
+    StudyQuery,
+    find_studies,
+    knee_films,
+    pull,
+)
 from kneeai.pacs.client import PacsClient, PacsSettings, dataset_bytes
 from kneeai.pacs.query import ref_of
 from kneeai.pacs.sr import DISCLAIMER, read_kl_report
@@ -116,12 +125,13 @@ def test_rejected_stow_is_reported(orthanc, studies):
 def _dciodvfy_errors(data: bytes, tmp_path: Path, name: str) -> list[str]:
     path = tmp_path / name
     path.write_bytes(data)
-    out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(["dciodvfy", str(path)], check=False, capture_output=True, text=True, timeout=60)
     return [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
 
 
 def _kneeai(args: list[str], env: dict[str, str]) -> list[dict]:
-    done = subprocess.run([sys.executable, "-m", "kneeai", *args], capture_output=True, text=True, timeout=300,
+    done = subprocess.run([sys.executable, "-m", "kneeai", *args], check=False, capture_output=True, text=True,
+                          timeout=300,
                           env={**os.environ, **env}, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
