@@ -47,7 +47,7 @@ class Radiograph:
         only when the user asks.
     warnings : i18n message keys for things the user should know (first frame of many, ...).
     colourfulness : Hasler-Süsstrunk colourfulness of the decoded image before it was turned grey
-        (``kneeai.imaging.appearance.colourfulness``); 0 for a grey film. The gate rejects
+        (``kneeai.io.appearance.colourfulness``); 0 for a grey film. The gate rejects
         colour photographs with it.
     """
 

@@ -16,6 +16,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 python -m pip install -q -r requirements-dev.txt || exit 1
 python -m pip install -q --no-deps -e . || exit 1
+# The layering contract in pyproject.toml ([tool.importlinter]): no upward import, no cycle.
+lint-imports --no-cache || { echo "import layering broken (lint-imports)" >&2; exit 1; }
 # A real OpenID provider on loopback for the sign-in tests (tests/e2e/test_browser_signin.py).
 source scripts/services/oidc.sh && oidc_start || exit 1
 trap oidc_stop EXIT

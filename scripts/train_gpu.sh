@@ -5,7 +5,7 @@
 #
 #   bash scripts/train_gpu.sh DATA INIT OUT BUDGET_SECONDS "SEED:LR" ...
 #
-# DATA is a dataset folder or a pack folder (python -m kneeai.grading.pack); INIT the ImageNet
+# DATA is a dataset folder or a pack folder (python -m kneeai.training.pack); INIT the ImageNet
 # weights file (empty: the pip package's). Each run writes OUT/s<SEED>/ and OUT/s<SEED>.log.
 # TRAIN_ARGS (environment) is appended to every run's arguments, e.g. "--limit-per-grade 8" for a smoke test.
 set -u
@@ -14,7 +14,7 @@ shift 4
 mkdir -p "$out"
 for spec in "$@"; do
   seed=${spec%%:*} lr=${spec##*:}
-  python3 -m kneeai.grading.train --data "$data" --init "$init" --out "$out/s$seed" --seed "$seed" \
+  python3 -m kneeai.training.train --data "$data" --init "$init" --out "$out/s$seed" --seed "$seed" \
     --lr "$lr" --freeze-blocks 0 --epochs 16 --batch-size 64 --weight-decay 0.01 --warmup-epochs 2 \
     --noise-p 0.5 --time-budget "$budget" --threads 3 ${TRAIN_ARGS:-} >"$out/s$seed.log" 2>&1 &
 done

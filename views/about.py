@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from kneeai.errors import KneeAIError
-from kneeai.grading.card import (OP_SIGNS, TARGETS, comparison_rows, confusion_figure, load_card_metrics, missed_targets,
+from kneeai.training.card import (OP_SIGNS, TARGETS, comparison_rows, confusion_figure, load_card_metrics, missed_targets,
                                  reliability_figure, selection_spread)
 from ui.state import lang
 from ui.widgets import page_header, show_error, tr

@@ -9,7 +9,7 @@ import streamlit as st
 
 from kneeai.errors import KneeAIError
 from kneeai.i18n import LANGUAGE_NAMES, LANGUAGES
-from kneeai.report.batch import BatchItem, read_clinical_csv, run_batch
+from kneeai.archive.bundle import BatchItem, read_clinical_csv, run_batch
 from kneeai.store import registry
 from ui.auth import audit_user
 from ui.state import get, lang, put

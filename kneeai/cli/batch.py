@@ -97,7 +97,7 @@ def _reason_text(key: str, lang: str) -> str:
 def _bundle(args: argparse.Namespace, lang: str) -> int:
     from tqdm import tqdm
 
-    from kneeai.report.batch import BatchItem, read_clinical_csv, run_batch
+    from kneeai.archive.bundle import BatchItem, read_clinical_csv, run_batch
 
     files = _inputs(args)
     clinical = read_clinical_csv(args.clinical.read_text(encoding="utf-8")) if args.clinical else None

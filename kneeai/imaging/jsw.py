@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kneeai.imaging.joint import find_joint_row
+
 __all__ = ["JSWProfile", "jsw_profile", "compare_min_jsw", "JSW_SD_MM", "DETECTABLE_CHANGE_MM"]
 
 JSW_SD_MM: tuple[float, float] = (0.1, 0.3)  # published test-retest SD of minimum JSW
@@ -78,8 +80,6 @@ def _width_at(column: np.ndarray, joint: int, reach: int) -> float:
 
 def jsw_profile(pixels: np.ndarray, mm_per_pixel: float, laterality: str | None = None) -> JSWProfile:
     """JSW across the joint of a knee crop (rows, cols), float in [0, 1], bone bright."""
-    from kneeai.explain.regions import find_joint_row
-
     x = np.asarray(pixels, np.float64)
     h, w = x.shape
     # Light vertical smoothing: noise would otherwise split the half-depth crossings.

@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 from kneeai.grading.charts import GRADE_COLOURS
 from kneeai.i18n import t
 from kneeai.imaging.jsw import JSWProfile
-from kneeai.report.pdf import MODEL_COLOURS
+from kneeai.palette import MODEL_COLOURS
 from kneeai.survival.risk import model_label
 
 __all__ = ["timeline_figure", "jsw_figure", "TIMELINE_HORIZON"]

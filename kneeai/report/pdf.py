@@ -21,6 +21,7 @@ from PIL import Image
 
 from kneeai.errors import BurnedInAnnotation
 from kneeai.grading.charts import GRADE_COLOURS
+from kneeai.palette import MODEL_COLOURS
 from kneeai.grading.wording import grade_name, grade_sentence, uncertainty_level
 from kneeai.i18n import t
 from kneeai.report.fonts import FontPair, find_fonts, is_cff, truetype_fonts
@@ -29,10 +30,8 @@ from kneeai.explain.regions import describe
 from kneeai.report.summary import final_grade
 from kneeai.schemas import RISK_HORIZONS_YEARS, ModelRisk, PatientSummary
 
-__all__ = ["render_pdf", "MODEL_COLOURS"]
+__all__ = ["render_pdf"]
 
-# One colour per survival model, in the order RiskResult.models lists them (app and PDF alike).
-MODEL_COLOURS: tuple[str, ...] = ("#2563a8", "#c2571a", "#5b8c3a")
 _GREY = (110, 110, 110)
 _LIGHT = (236, 238, 241)
 _INK = (30, 30, 30)

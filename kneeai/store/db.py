@@ -21,22 +21,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from kneeai.config import database_url
+from kneeai.store.locking import is_sqlite, lock_for_write
 
 __all__ = ["get_engine", "write_session", "read_session", "lock_for_write", "is_sqlite", "dispose_engines", "BUSY_TIMEOUT_S"]
 
 # Long enough for a backup or another workstation's save to finish; short enough that a stuck
 # writer is reported instead of hanging the page.
 BUSY_TIMEOUT_S = 30
-# Any fixed 64-bit number; it names the registry's write lock on PostgreSQL.
-_PG_WRITE_LOCK = 0x4B6E6565_41490001
 
 _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
-
-
-def is_sqlite(engine_or_conn: Engine | Connection | Session) -> bool:
-    bind = engine_or_conn.get_bind() if isinstance(engine_or_conn, Session) else engine_or_conn
-    return bind.dialect.name == "sqlite"
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -87,12 +81,6 @@ def dispose_engines() -> None:
         for engine in _ENGINES.values():
             engine.dispose()
         _ENGINES.clear()
-
-
-def lock_for_write(conn: Connection | Session) -> None:
-    """Serialise writers on PostgreSQL (SQLite already holds its write lock from BEGIN IMMEDIATE)."""
-    if not is_sqlite(conn):
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, Engine, Float, LargeBinary, String, inspect, text
 
 from kneeai.errors import SchemaTooNew
-from kneeai.store.db import is_sqlite, lock_for_write
+from kneeai.store.locking import is_sqlite, lock_for_write
 from kneeai.store.models import Base
 
 __all__ = ["LATEST", "STEPS", "upgrade", "current_version"]

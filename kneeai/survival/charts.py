@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import plotly.graph_objects as go
 
 from kneeai.i18n import t
+from kneeai.palette import MODEL_COLOURS
 from kneeai.schemas import RiskResult
 
 __all__ = ["survival_figure", "contributions_figure", "calibration_figure", "curve_figure", "model_colour", "Curve"]
@@ -17,9 +18,7 @@ Curve = dict[str, Any]  # {"label", "times", "survival", "low", "high", "colour"
 
 
 def model_colour(i: int) -> str:
-    """Colour of the i-th model of a RiskResult; the PDF export owns the palette, so app and PDF agree."""
-    from kneeai.report.pdf import MODEL_COLOURS
-
+    """Colour of the i-th model of a RiskResult (:mod:`kneeai.palette`, shared with the PDF)."""
     return MODEL_COLOURS[i % len(MODEL_COLOURS)]
 
 

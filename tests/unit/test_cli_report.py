@@ -7,7 +7,7 @@ import json
 import zipfile
 
 from kneeai.__main__ import main
-from kneeai.report.batch import BatchItem, run_batch
+from kneeai.archive.bundle import BatchItem, run_batch
 from tests.unit.test_cli_grade import _bilateral_film
 
 

@@ -9,10 +9,11 @@ import pytest
 from PIL import Image
 
 from kneeai.errors import NotAKnee
-from kneeai.grading import gate, ood_set
+from kneeai.grading import gate
+from kneeai.training import ood_set
 from kneeai.grading.weights import load_grader
 from kneeai.i18n import t
-from kneeai.imaging.appearance import colourfulness
+from kneeai.io.appearance import colourfulness
 from kneeai.manifest import register
 from kneeai.schemas import KneeCrop, Radiograph
 
@@ -45,7 +46,7 @@ def knees() -> list[np.ndarray]:
 
 
 def test_shipped_gate_matches_the_shipped_grader(grader):
-    # After new grader weights ship, `python -m kneeai.grading.gate fit` must be re-run.
+    # After new grader weights ship, `python -m kneeai.training.gate_fit fit` must be re-run.
     density = gate.load_gate(grader)
     assert density is not None
     assert density.grader_sha256 == grader.info.sha256

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from kneeai.grading import pack, train
+from kneeai.training import pack, train
 from kneeai.grading.model import build_model
 
 
@@ -100,7 +100,7 @@ def test_time_budget_cuts_the_schedule_and_records_it(tmp_path, budget, expected
 
 
 def test_compare_ranks_candidates_and_scores_fixed_rule_ensembles():
-    from kneeai.grading import compare
+    from kneeai.training import compare
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 5, 400)
@@ -122,7 +122,7 @@ def test_compare_ranks_candidates_and_scores_fixed_rule_ensembles():
         assert m["accuracy"] + m["qwk"] > singles["good"]["accuracy"] + singles["good"]["qwk"]
 
     # The card reports the candidates' spread: the winner sits at the top of it, above their mean.
-    from kneeai.grading.card import selection_spread
+    from kneeai.training.card import selection_spread
 
     spread = selection_spread(result)
     assert spread["n"] == 3
@@ -132,7 +132,7 @@ def test_compare_ranks_candidates_and_scores_fixed_rule_ensembles():
 
 
 def test_compare_command_line_on_real_weights(tmp_path):
-    from kneeai.grading import compare
+    from kneeai.training import compare
 
     data = _dataset(tmp_path / "data", per_grade=2)
     for seed in (0, 1):
@@ -147,7 +147,7 @@ def test_compare_command_line_on_real_weights(tmp_path):
 
 
 def test_ship_copies_weights_and_config_and_says_when_the_train_images_were_packed(tmp_path):
-    from kneeai.grading import ship
+    from kneeai.training import ship
     from kneeai.manifest import verified_path
 
     data = _dataset(tmp_path / "data", per_grade=2)

@@ -125,7 +125,8 @@ def test_writers_wait_for_the_advisory_lock(pg):
     from sqlalchemy import text
 
     from kneeai.store import audit, registry
-    from kneeai.store.db import _PG_WRITE_LOCK, write_session
+    from kneeai.store.db import write_session
+    from kneeai.store.locking import _PG_WRITE_LOCK
 
     p = registry.create_patient()
     started, done = threading.Event(), threading.Event()

@@ -1,9 +1,9 @@
 """Ship a trained run into weights/: copy the weights and their training config, write the metrics,
 update the manifest.
 
-    python -m kneeai.grading.ship --run /path/to/run [--name kl_grader.pt]
+    python -m kneeai.training.ship --run /path/to/run [--name kl_grader.pt]
 
-The run directory is what ``kneeai.grading.train`` wrote: model.pt, metrics.json, config.json
+The run directory is what ``kneeai.training.train`` wrote: model.pt, metrics.json, config.json
 and val_predictions.npz.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ def reliability_bins(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> list[d
     return rows
 
 
-PACK_NOTE = ("; the network saw the train images re-encoded as lossy WebP (quality 75, `kneeai.grading.pack`) "
+PACK_NOTE = ("; the network saw the train images re-encoded as lossy WebP (quality 75, `kneeai.training.pack`) "
              "to fit the transfer to a borrowed GPU machine; every val number is on the original lossless files")
 
 
@@ -90,7 +90,7 @@ def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None, se
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kneeai.grading.ship", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m kneeai.training.ship", description=__doc__.split("\n")[0])
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--name", default=GRADER_FILE)
     ap.add_argument("--selection", type=Path, help="JSON comparing the candidate models on val, shown in the model card")

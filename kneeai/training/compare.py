@@ -1,9 +1,9 @@
 """Compare candidate graders on val: single models, flip averaging and ensembles.
 
-    python -m kneeai.grading.compare --data ../shared/data/knee-kl --out selection.json \
+    python -m kneeai.training.compare --data ../shared/data/knee-kl --out selection.json \
         gpu-seed5=runs/gpu/s5/model.pt gpu-seed3=runs/gpu/s3/model.pt ...
 
-Writes the table that ``python -m kneeai.grading.ship --selection`` puts in the model card.
+Writes the table that ``python -m kneeai.training.ship --selection`` puts in the model card.
 Every row gets its own temperature, so rows differ by ranking, not by calibration.
 Ensembles average logits; "top-k" takes the k best single models by val accuracy + QWK, a rule
 fixed before looking, unlike a search over combinations.
@@ -19,7 +19,7 @@ import torch
 
 from kneeai.grading.metrics import grading_metrics
 from kneeai.grading.model import build_model
-from kneeai.grading.train import calibrate, load_split, predict_logits
+from kneeai.training.train import calibrate, load_split, predict_logits
 
 __all__ = ["RULE", "candidate_logits", "compare", "main"]
 
@@ -58,7 +58,7 @@ def compare(logits: dict[str, np.ndarray], y: np.ndarray, top_k: tuple[int, ...]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kneeai.grading.compare", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m kneeai.training.compare", description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help="dataset folder with val/")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=2)

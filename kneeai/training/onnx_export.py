@@ -1,6 +1,6 @@
 """Export the shipped grader to ONNX for ONNX Runtime, and register it in the manifest.
 
-    python -m kneeai.grading.onnx_export [--weights-dir weights]
+    python -m kneeai.training.onnx_export [--weights-dir weights]
 
 The export's graph returns the pooled penultimate features and the logits (what
 :mod:`kneeai.grading.runtime` reads); its manifest entry names the ``.pt`` sha256 it was made
@@ -59,7 +59,7 @@ def export(weights_dir: Path | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kneeai.grading.onnx_export", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m kneeai.training.onnx_export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights-dir", type=Path, default=None)
     args = p.parse_args(argv)

@@ -1,11 +1,11 @@
 """Pack a dataset split into one file, for training on a remote GPU machine.
 
-    python -m kneeai.grading.pack --data ../shared/data/knee-kl --out runs/pack --quality 75
+    python -m kneeai.training.pack --data ../shared/data/knee-kl --out runs/pack --quality 75
 
 The GPU machines this project borrows take at most 64 MiB of files per call, and the lossless
 WebP dataset is 212 MB. A pack holds every knee re-encoded as lossy WebP (quality 75 roughly
 halves the size again, mean absolute error about 3.6 grey levels of 255, mostly the film's noise)
-with its grade and file name. ``kneeai.grading.train`` reads a pack folder wherever it reads the
+with its grade and file name. ``kneeai.training.train`` reads a pack folder wherever it reads the
 dataset folder. Final validation numbers are always measured on the original lossless files.
 
 The pack is a transport format, never committed (the dataset may not be copied into the repo).
@@ -34,7 +34,7 @@ def _encode(path: Path, quality: int) -> bytes:
 
 
 def pack_split(split_dir: Path, out_file: Path, quality: int, threads: int = 2) -> int:
-    from kneeai.grading.train import list_split
+    from kneeai.training.splits import list_split
 
     files, labels = list_split(split_dir)
     with ThreadPoolExecutor(threads) as pool:
@@ -63,7 +63,7 @@ def read_pack(path: Path, threads: int = 8) -> tuple[np.ndarray, np.ndarray, lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kneeai.grading.pack", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m kneeai.training.pack", description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help="dataset folder with train/ and val/")
     ap.add_argument("--out", required=True)
     ap.add_argument("--quality", type=int, default=75)

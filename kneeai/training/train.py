@@ -1,6 +1,6 @@
 """Train the KL grading network.
 
-    python -m kneeai.grading.train --data ../shared/data/knee-kl --out weights/runs/kl-lite0
+    python -m kneeai.training.train --data ../shared/data/knee-kl --out weights/runs/kl-lite0
 
 Reproducible: seeded, with ``config.json`` and ``metrics.json`` written next to the weights.
 Resumable: a checkpoint is written after every epoch and picked up on restart.
@@ -20,7 +20,7 @@ Design choices (see docs/MODEL_CARD.md):
   halves the cost of a CPU epoch; on a GPU everything is fine-tuned (``--freeze-blocks 0``).
 - Runs on a GPU when there is one: the split sits in device memory and is augmented there, and the
   forward pass runs under bf16 autocast. ``scripts/train_gpu.sh`` runs several seeds side by side;
-  ``kneeai.grading.pack`` shrinks the dataset for a GPU machine that takes few megabytes.
+  ``kneeai.training.pack`` shrinks the dataset for a GPU machine that takes few megabytes.
 """
 from __future__ import annotations
 
@@ -38,11 +38,11 @@ import torch.nn.functional as F
 
 from kneeai.grading.metrics import grading_metrics
 from kneeai.grading.model import ARCHITECTURE, NUM_GRADES, build_model, network_input
+from kneeai.training.splits import IMAGE_SUFFIXES, list_split  # noqa: F401 (re-exported)
 from kneeai.imaging.preprocess import normalize_intensity
 
 __all__ = ["TrainConfig", "load_split", "train", "main"]
 
-IMAGE_SUFFIXES = (".webp", ".png", ".jpg", ".jpeg")
 
 
 @dataclass
@@ -73,21 +73,9 @@ class TrainConfig:
     init: str = ""
 
 
-def list_split(root: Path, limit_per_grade: int = 0) -> tuple[list[Path], list[int]]:
-    """The image files of a split folder (``0/`` .. ``4/`` = KL grade) and their grades."""
-    files, labels = [], []
-    for grade in range(NUM_GRADES):
-        found = sorted(p for p in (root / str(grade)).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if limit_per_grade:
-            found = found[:limit_per_grade]
-        files += found
-        labels += [grade] * len(found)
-    return files, labels
-
-
 def split_pack(root: Path) -> Path | None:
     """The pack that stands in for split folder ``root`` when the folder itself is absent."""
-    from kneeai.grading.pack import PACK_SUFFIX
+    from kneeai.training.pack import PACK_SUFFIX
 
     pack = root.with_name(root.name + PACK_SUFFIX)
     return pack if not root.is_dir() and pack.exists() else None
@@ -97,11 +85,11 @@ def load_split(root: Path, limit_per_grade: int = 0) -> tuple[torch.Tensor, torc
     """Decode every knee of a split into a uint8 tensor, shape = (n, size, size).
 
     ``root`` is a split folder, or a folder path whose sibling ``<split>.pack.npz`` exists
-    (see :mod:`kneeai.grading.pack`).
+    (see :mod:`kneeai.training.pack`).
     """
     from PIL import Image
 
-    from kneeai.grading.pack import read_pack
+    from kneeai.training.pack import read_pack
 
     pack = split_pack(root)
     if pack is not None:
@@ -410,7 +398,7 @@ def finalize(out: Path, xva: torch.Tensor, yva: torch.Tensor, names: list[str], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kneeai.grading.train", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m kneeai.training.train", description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
     for f in ("epochs", "batch_size", "seed", "threads", "limit_per_grade", "freeze_blocks", "image_size"):

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kneeai.imaging.joint import find_joint_row
+
 __all__ = [
     "OODSample",
     "synthetic_samples",
@@ -281,8 +283,6 @@ def prosthesis_phantom(knee: np.ndarray, joint_row: int | None = None) -> np.nda
     knee : ndarray, shape = (224, 224), float in [0, 1].
     joint_row : the joint line's row; found from the image when None.
     """
-    from kneeai.explain.regions import find_joint_row
-
     x = np.array(knee, np.float32, copy=True)
     h, w = x.shape
     j = find_joint_row(x) if joint_row is None else joint_row
