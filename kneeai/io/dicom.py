@@ -30,7 +30,7 @@ import numpy as np
 
 from kneeai.config import SETTINGS
 from kneeai.errors import ImageTooLarge, NoPixelData, UnreadableImage, UnsupportedCodec, UnsupportedPhotometric
-from kneeai.imaging.appearance import colourfulness
+from kneeai.io.appearance import colourfulness
 from kneeai.io import jpeg2000
 from kneeai.schemas import Laterality, Radiograph
 
@@ -411,7 +411,7 @@ def _stretch(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 def _colour_to_grey(arr: np.ndarray, ds: Any, photometric: str) -> tuple[np.ndarray, bool, float]:
     """Luma of a colour image, stretched to [0, 1]; whether it had any colour, and how much
-    (``kneeai.imaging.appearance.colourfulness``)."""
+    (``kneeai.io.appearance.colourfulness``)."""
     from pydicom.pixels.processing import apply_color_lut
 
     if photometric == "PALETTE COLOR":

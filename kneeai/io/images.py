@@ -22,7 +22,7 @@ import numpy as np
 
 from kneeai.config import SETTINGS
 from kneeai.errors import ImageTooLarge, UnreadableImage
-from kneeai.imaging.appearance import colourfulness
+from kneeai.io.appearance import colourfulness
 from kneeai.schemas import Radiograph
 
 __all__ = ["read_image", "PIL_FORMATS"]
