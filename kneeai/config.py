@@ -33,6 +33,10 @@ class Settings:
     # for stitched long-leg films while refusing crafted headers.
     max_pixels: int = 80_000_000
     max_upload_mb: int = 50
+    # A report bundle (a PDF per knee, kept for download) takes at most this many files and bytes;
+    # larger sets go to the archive mode (`batch --out`), which streams to disk.
+    max_batch_files: int = 200
+    max_batch_mb: int = 1000
 
     # Model input: the training crops are 224x224 knee joints.
     input_size: int = 224

@@ -31,7 +31,22 @@ _KEY_COLUMNS = ("file", "filename", "file_name", "image", "name")
 @dataclass(frozen=True)
 class BatchItem:
     name: str  # the file name, used only to look up clinical values (and shown on opt-in)
-    data: bytes
+    data: bytes | Path  # the file's bytes, or its path (read only when its turn comes)
+
+    @property
+    def size(self) -> int:
+        return self.data.stat().st_size if isinstance(self.data, Path) else len(self.data)
+
+
+def check_batch_size(items: Sequence[BatchItem]) -> None:
+    """Refuse a bundle past the configured caps, before anything is read or graded."""
+    from kneeai.config import SETTINGS
+
+    if len(items) > SETTINGS.max_batch_files:
+        raise KneeAIError("error.batch_too_many", n=len(items), max=SETTINGS.max_batch_files)
+    total = sum(item.size for item in items)
+    if total > SETTINGS.max_batch_mb * 1024 * 1024:
+        raise KneeAIError("error.batch_too_large", mb=f"{total / 2**20:.0f}", max=SETTINGS.max_batch_mb)
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,12 @@ def run_batch(
     visit_date: date | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> BatchResult:
-    """Run every item; a failing file or knee becomes a row with its error and the batch goes on."""
+    """Run every item; a failing file or knee becomes a row with its error and the batch goes on.
+
+    Raises :class:`~kneeai.errors.KneeAIError` when the set is past the caps
+    (:func:`check_batch_size`).
+    """
+    check_batch_size(items)
     from kneeai.io import load_radiograph
     from kneeai.pipeline import summarize_film
     from kneeai.store.registry import new_pseudonym, record_gradings

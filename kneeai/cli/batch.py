@@ -106,7 +106,7 @@ def _bundle(args: argparse.Namespace, lang: str) -> int:
     def step(done: int, total: int) -> None:
         bar.update(done - bar.n)
 
-    result = run_batch([BatchItem(f.name, f.read_bytes()) for f in files], clinical, lang=lang,
+    result = run_batch([BatchItem(f.name, f) for f in files], clinical, lang=lang,
                        include_file_names=args.include_file_names, heatmap=not args.no_heatmap, progress=step)
     bar.close()
     args.out_csv.write_text(result.csv_text, encoding="utf-8")

@@ -176,3 +176,38 @@ def test_ray_run_gives_the_same_bytes_as_the_local_run(archive, tmp_path):
     a, b = (json.loads((d / SUMMARY).read_text()) for d in (local, on_ray))
     a.pop("timing"), b.pop("timing"), a.pop("mode"), b.pop("mode")
     assert a == b
+
+
+def test_a_500_file_report_bundle_is_refused_up_front_with_bounded_memory(tmp_path, capsys):
+    import tracemalloc
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(500):
+        shutil.copy(KNEES[i % len(KNEES)], folder / f"{i:03d}.webp")
+    # What the command imports is not what it holds: import it before measuring.
+    import tqdm  # noqa: F401
+
+    import kneeai.archive.bundle  # noqa: F401
+    import kneeai.cli.batch  # noqa: F401
+    from kneeai.i18n import t
+
+    t("error.batch_too_many", "zh", n=1, max=1)
+    tracemalloc.start()
+    code = main(["--lang", "zh", "batch", str(folder), "--zip", str(tmp_path / "b.zip"), "--csv", str(tmp_path / "b.csv")])
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    err = capsys.readouterr().err
+    assert code != 0 and "500" in err and "--out" in err  # says what to do instead, in Chinese
+    assert "上限" in err
+    assert not (tmp_path / "b.zip").exists()
+    # Nothing was read: the 500 files are counted, not loaded (measured ~0.3 MB).
+    assert peak < 5 * 2**20, peak
+
+
+def test_the_bundle_reads_files_one_at_a_time_from_disk(tmp_path):
+    from kneeai.archive.bundle import BatchItem, run_batch
+
+    items = [BatchItem(p.name, p) for p in KNEES[:2]]
+    result = run_batch(items, heatmap=False)
+    assert result.n_failed == 0 and len(result.summaries) == 2
