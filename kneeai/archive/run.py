@@ -49,15 +49,20 @@ class ArchiveSummary:
                 "timing": {"seconds": round(self.seconds, 3), "knees_per_second": round(self.knees_per_second, 2)}}
 
 
-def grade_chunk(chunk: Sequence[tuple[int, str]], options: dict[str, Any], workers: int = 2) -> list[tuple[str, int, list[dict]]]:
-    """Grade ``(item, path)`` pairs; ``(path, item, rows)`` per file, in the same order."""
+def _graded_rows(pairs: Sequence[tuple[int, str]], options: dict[str, Any], workers: int) -> Iterator[tuple[str, int, list[dict]]]:
+    """``(path, item, rows)`` per ``(item, path)`` pair, streamed in input order."""
     from kneeai.pipeline import iter_graded
 
-    stream = iter_graded([Path(p) for _, p in chunk], kind=options["kind"],
+    stream = iter_graded([Path(p) for _, p in pairs], kind=options["kind"],
                          allow_outside_use=options["allow_outside_use"], workers=workers)
     # iter_graded keeps the input order, so each result pairs with its (item, path).
-    return [(path, item, file_rows(graded, item, options["lang"], path if options["include_file_names"] else None))
-            for (item, path), graded in zip(chunk, stream)]
+    for (item, path), graded in zip(pairs, stream):
+        yield path, item, file_rows(graded, item, options["lang"], path if options["include_file_names"] else None)
+
+
+def grade_chunk(chunk: Sequence[tuple[int, str]], options: dict[str, Any], workers: int = 2) -> list[tuple[str, int, list[dict]]]:
+    """Grade ``(item, path)`` pairs; ``(path, item, rows)`` per file, in the same order (a Ray task)."""
+    return list(_graded_rows(chunk, options, workers))
 
 
 def _chunks(todo: list[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
@@ -66,13 +71,10 @@ def _chunks(todo: list[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
 
 
 def _local(todo, options) -> Iterator[list[tuple[str, int, list[dict]]]]:
-    from kneeai.pipeline import iter_graded
-
     # One stream over the whole list, so decoding runs ahead across chunk boundaries.
-    stream = iter_graded([Path(p) for _, p in todo], kind=options["kind"], allow_outside_use=options["allow_outside_use"])
     pending: list[tuple[str, int, list[dict]]] = []
-    for (item, path), graded in zip(todo, stream):
-        pending.append((path, item, file_rows(graded, item, options["lang"], path if options["include_file_names"] else None)))
+    for done in _graded_rows(todo, options, workers=2):
+        pending.append(done)
         if len(pending) == COMMIT_FILES:
             yield pending
             pending = []

@@ -13,7 +13,6 @@ registry back never goes unrecorded.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sqlite3
@@ -26,8 +25,9 @@ from sqlalchemy.engine import make_url
 
 from kneeai.config import database_url
 from kneeai.errors import KneeAIError, RestoreRefused
+from kneeai.manifest import sha256_file as file_sha256
 
-__all__ = ["BackupReport", "backup", "restore", "integrity_check", "sqlite_path", "backup_chain", "file_sha256"]
+__all__ = ["BackupReport", "backup", "restore", "integrity_check", "sqlite_path", "backup_chain"]
 
 
 @dataclass(frozen=True)
@@ -78,14 +78,6 @@ def _copy(src: Path, dest: Path) -> None:
         target.close()
         source.close()
     tmp.replace(dest)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def backup_chain(path: Path | str) -> Any:
