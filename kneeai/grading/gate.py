@@ -248,9 +248,9 @@ def fit_density(feats: np.ndarray, labels: np.ndarray, n_components: int = 64) -
 
 def features(grader, crops: list[np.ndarray], batch: int = 32) -> np.ndarray:
     """The grader's penultimate features (spatially averaged last convolution), shape = (n, 1280)."""
-    from kneeai.grading.model import crops_to_input
+    from kneeai.grading.inputs import input_array
 
-    out = [grader.forward.features_and_logits(crops_to_input(list(crops[i : i + batch]), grader.input_size))[0].numpy()
+    out = [grader.forward.features_and_logits(input_array(list(crops[i : i + batch]), grader.input_size))[0]
            for i in range(0, len(crops), batch)]
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from kneeai.imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_intensity
+from kneeai.imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["ARCHITECTURE", "NUM_GRADES", "FORWARD_CHUNK", "build_model", "crops_to_input", "features_and_logits",
            "gradcam_layer", "network_input", "pretrained_backbone_path"]
@@ -61,11 +61,11 @@ def network_input(x01: torch.Tensor, size: int | None = None) -> torch.Tensor:
 
 
 def crops_to_input(crops, size: int | None = None) -> torch.Tensor:
-    """Crops (square float arrays in [0, 1]) -> normalised network input, shape = (B, 3, S, S)."""
-    import numpy as np
+    """Crops (square float arrays in [0, 1]) -> normalised network input, shape = (B, 3, S, S),
+    channels-last: :func:`kneeai.grading.inputs.input_array` as a tensor."""
+    from kneeai.grading.inputs import input_array
 
-    x = torch.from_numpy(np.stack([np.asarray(c, np.float32) for c in crops])).unsqueeze(1)
-    return network_input(normalize_intensity(x), size)
+    return torch.from_numpy(input_array(crops, size)).contiguous(memory_format=torch.channels_last)
 
 
 def features_and_logits(model: nn.Module, x: torch.Tensor, chunk: int = FORWARD_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,22 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from kneeai.errors import NotAKnee
-from kneeai.grading.model import FORWARD_CHUNK, crops_to_input
+from kneeai.grading.inputs import input_array
 from kneeai.grading.weights import Grader, load_grader
 from kneeai.imaging.crop import crop_knee
 from kneeai.imaging.localize import is_single_knee
 from kneeai.schemas import GateResult, GradeResult, KneeCrop, Radiograph
 
-__all__ = ["grade", "grade_batch", "grade_knees", "to_tensor", "as_crop", "FORWARD_CHUNK"]
-
-
-def to_tensor(crops: list[np.ndarray], grader: Grader | None = None) -> torch.Tensor:
-    """Crops (size x size, [0,1]) -> normalised network input, resampled to ``grader``'s side
-    when one is given."""
-    return crops_to_input(crops, grader.input_size if grader is not None else None)
+__all__ = ["grade", "grade_batch", "grade_knees", "as_crop"]
 
 
 def as_crop(source: Radiograph | KneeCrop | np.ndarray) -> KneeCrop:
@@ -48,23 +41,28 @@ def _entropy(p: np.ndarray) -> float:
 @dataclass(frozen=True)
 class _Pass:
     features: np.ndarray  # (n, 1280), plain view
-    plain: torch.Tensor  # (n, 5) logits
-    flipped: torch.Tensor  # (n, 5) logits of the mirror image
+    plain: np.ndarray  # (n, 5) logits
+    flipped: np.ndarray  # (n, 5) logits of the mirror image
 
 
 def _forward(crops: list[KneeCrop], grader: Grader) -> _Pass:
-    x = crops_to_input([c.pixels for c in crops], grader.input_size)
-    feats, logits = grader.forward.features_and_logits(torch.cat([x, torch.flip(x, dims=[3])]))
+    x = input_array([c.pixels for c in crops], grader.input_size)
+    feats, logits = grader.forward.features_and_logits(np.concatenate([x, x[..., ::-1]]))
     n = len(crops)
-    return _Pass(feats[:n].numpy(), logits[:n], logits[n:])
+    return _Pass(feats[:n], logits[:n], logits[n:])
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(1, keepdims=True))
+    return z / z.sum(1, keepdims=True)
 
 
 def _results(p: _Pass, grader: Grader, gates: list[GateResult | None]) -> list[GradeResult]:
-    T = grader.temperature
+    T = np.float32(grader.temperature)
     logits = (p.plain + p.flipped) / 2 if grader.flip_average else p.plain
-    probs = torch.softmax(logits / T, 1).numpy().astype(np.float64)
-    p_plain = torch.softmax(p.plain / T, 1).numpy()
-    p_flip = torch.softmax(p.flipped / T, 1).numpy()
+    probs = _softmax(logits / T).astype(np.float64)
+    p_plain = _softmax(p.plain / T)
+    p_flip = _softmax(p.flipped / T)
     out = []
     for i, q in enumerate(probs):
         q = q / q.sum()

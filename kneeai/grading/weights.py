@@ -1,5 +1,9 @@
 """Loading the shipped grading model, verified against weights/manifest.json.
 
+The PyTorch module is loaded (and its sha256 checked) only when something needs it: Grad-CAM,
+the PyTorch runtime, training tools. Grading itself runs the ONNX export, checked when the grader
+is loaded, so a CLI run that only grades never imports PyTorch (:mod:`kneeai.grading.inputs`).
+
 When no trained grader is shipped (a fresh checkout mid-development) a placeholder network is
 used: ImageNet features with an untrained head. Its ModelInfo says ``placeholder=True`` and the
 UI and CLI say so loudly.
@@ -8,14 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-
-import torch
+from typing import TYPE_CHECKING
 
 from kneeai.errors import WeightsMissing
-from kneeai.grading.model import build_model
-from kneeai.grading.runtime import Network, TorchNetwork, load_network
+from kneeai.grading.runtime import Network, TorchNetwork, load_network, resolve_module
 from kneeai.manifest import load_manifest, verified_path
 from kneeai.schemas import ModelInfo
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["Grader", "GRADER_FILE", "load_grader"]
 
@@ -25,7 +30,8 @@ PLACEHOLDER_ID = "placeholder-untrained"
 
 @dataclass(frozen=True)
 class Grader:
-    model: torch.nn.Module
+    # The PyTorch module, or the function that loads it on first use (see the module docstring).
+    weights: object
     info: ModelInfo
     temperature: float
     # Average the film's and its mirror image's logits (only when that paid on val).
@@ -37,8 +43,34 @@ class Grader:
     network: Network | None = None
 
     @property
+    def model(self) -> "nn.Module":
+        return resolve_module(self.weights)
+
+    @property
     def forward(self) -> Network:
-        return self.network or TorchNetwork(self.model)
+        return self.network or TorchNetwork(self.weights)
+
+
+@lru_cache(maxsize=2)
+def _placeholder_module():
+    import torch
+
+    from kneeai.grading.model import build_model
+
+    torch.manual_seed(0)
+    return build_model(pretrained=True).eval()
+
+
+@lru_cache(maxsize=2)
+def _trained_module(name: str):
+    import torch
+
+    from kneeai.grading.model import build_model
+
+    path, _ = verified_path(name)
+    model = build_model(pretrained=False)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval().to(memory_format=torch.channels_last)
 
 
 @lru_cache(maxsize=2)
@@ -46,13 +78,12 @@ def load_grader(name: str = GRADER_FILE, allow_placeholder: bool = True) -> Grad
     if name not in load_manifest():
         if not allow_placeholder:
             raise WeightsMissing(name=name)
-        torch.manual_seed(0)
-        model = build_model(pretrained=True).eval()
-        return Grader(model, ModelInfo(PLACEHOLDER_ID, "", placeholder=True), 1.0)
-    path, entry = verified_path(name)
-    model = build_model(pretrained=False)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    model.eval().to(memory_format=torch.channels_last)
-    return Grader(model, ModelInfo(entry.get("model_id", name), entry["sha256"]), float(entry.get("temperature", 1.0)),
+        return Grader(_placeholder_module, ModelInfo(PLACEHOLDER_ID, "", placeholder=True), 1.0)
+    entry = load_manifest()[name]
+
+    def module():
+        return _trained_module(name)
+
+    return Grader(module, ModelInfo(entry.get("model_id", name), entry["sha256"]), float(entry.get("temperature", 1.0)),
                   bool(entry.get("flip_average", True)), int(entry.get("input_size", 224)),
-                  load_network(model, entry["sha256"]))
+                  load_network(module, entry["sha256"]))

@@ -192,8 +192,8 @@ def test_sanity_check_randomised_weights_change_the_map(knee_crops):
     for crop in knee_crops:
         original = gradcam(crop, grader)
         g = original.target_grade
-        top_rho.append(_rho(original.heatmap, gradcam(crop, replace(grader, model=top), g).heatmap))
-        full_rho.append(_rho(original.heatmap, gradcam(crop, replace(grader, model=full), g).heatmap))
+        top_rho.append(_rho(original.heatmap, gradcam(crop, replace(grader, weights=top), g).heatmap))
+        full_rho.append(_rho(original.heatmap, gradcam(crop, replace(grader, weights=full), g).heatmap))
         noisy = KneeCrop(pixels=np.clip(crop.pixels + rng.normal(0, 0.01, crop.pixels.shape), 0, 1).astype(np.float32),
                          laterality=crop.laterality, box=None)
         noise_rho.append(_rho(original.heatmap, gradcam(noisy, grader, g).heatmap))

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from kneeai.grading import runtime
+from kneeai.grading.inputs import input_array
 from kneeai.grading.model import crops_to_input
 from kneeai.grading.predict import grade_knees
 from kneeai.grading.weights import GRADER_FILE, Grader, load_grader
@@ -38,13 +38,15 @@ def test_shipped_grader_runs_on_onnx_runtime(grader):
 
 def test_onnx_features_and_logits_match_torch(grader):
     crops = [crop_knee(load_radiograph(p)).pixels for p in EXAMPLES]
-    x = crops_to_input(crops, grader.input_size)
-    x = torch.cat([x, torch.flip(x, dims=[3])])
+    x = input_array(crops, grader.input_size)
+    x = np.concatenate([x, x[..., ::-1]])
     f_onnx, l_onnx = grader.network.features_and_logits(x)
     f_torch, l_torch = runtime.TorchNetwork(grader.model).features_and_logits(x)
     assert f_onnx.shape == f_torch.shape == (2 * len(crops), 1280)
-    assert float((l_onnx - l_torch).abs().max()) < runtime.ONNX_TOLERANCE
-    assert float((f_onnx - f_torch).abs().max()) < runtime.ONNX_TOLERANCE
+    assert float(np.abs(l_onnx - l_torch).max()) < runtime.ONNX_TOLERANCE
+    assert float(np.abs(f_onnx - f_torch).max()) < runtime.ONNX_TOLERANCE
+    # Grad-CAM's tensor input (PyTorch) is the grading array itself.
+    assert np.array_equal(crops_to_input(crops, grader.input_size).numpy(), x[: len(crops)])
 
 
 def test_grades_and_gate_identical_on_both_runtimes(grader):
@@ -89,3 +91,19 @@ def test_tampered_export_falls_back_to_torch(grader, tmp_path):
 def test_environment_can_force_torch(grader, monkeypatch):
     monkeypatch.setenv(runtime.RUNTIME_ENV, "torch")
     assert isinstance(runtime.load_network(grader.model, grader.info.sha256), runtime.TorchNetwork)
+
+
+def test_grading_a_crop_from_the_command_line_never_imports_pytorch(tmp_path):
+    # Importing PyTorch is most of a short run's start-up; ONNX Runtime grading does not need it.
+    import subprocess
+    import sys
+
+    code = ("import sys, runpy; sys.argv = ['kneeai', 'grade', %r, '--json'];\n"
+            "try:\n    runpy.run_module('kneeai', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('TORCH_LOADED' if 'torch' in sys.modules else 'NO_TORCH')") % str(EXAMPLES[0])
+    env = {**__import__("os").environ, "KNEEAI_DB": str(tmp_path / "r.db")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert '"kl_grade"' in out.stdout
+    assert out.stdout.strip().endswith("NO_TORCH")

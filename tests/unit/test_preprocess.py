@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from kneeai.grading.predict import to_tensor
-from kneeai.imaging.preprocess import normalize_intensity
+from kneeai.grading.inputs import input_array
+from kneeai.grading.model import crops_to_input
+from kneeai.imaging.preprocess import normalize_intensity, normalize_intensity_array
 
 
 def _knee_like(seed=0, size=64):
@@ -39,6 +40,26 @@ def test_each_image_of_a_batch_is_normalised_on_its_own_and_a_flat_image_gives_z
 
 def test_network_input_is_the_same_for_an_under_and_an_over_exposed_copy():
     crop = (_knee_like(3) + 3) / 6
-    low, high = to_tensor([crop * 0.3]), to_tensor([crop * 0.3 + 0.6])
+    low, high = crops_to_input([crop * 0.3]), crops_to_input([crop * 0.3 + 0.6])
     assert torch.allclose(low, high, atol=1e-4)
     assert low.shape == (1, 3, 64, 64)
+
+
+def test_the_numpy_normalisation_that_grading_runs_matches_the_torch_one_training_runs():
+    rng = np.random.default_rng(4)
+    batch = np.stack([_knee_like(5) * 40 + 900, _knee_like(6) * 0.01, np.full((64, 64), 3.0, np.float32),
+                      rng.uniform(0, 1, (64, 64)).astype(np.float32)]).astype(np.float32)
+    by_torch = normalize_intensity(torch.from_numpy(batch).unsqueeze(1))[:, 0].numpy()
+    by_numpy = normalize_intensity_array(batch)
+    assert by_numpy.dtype == np.float32 and by_numpy.shape == batch.shape
+    assert np.abs(by_torch - by_numpy).max() < 1e-5
+    assert np.count_nonzero(by_numpy[2]) == 0
+
+
+def test_the_network_input_is_resampled_to_a_larger_graders_side():
+    crop = (_knee_like(7) + 3) / 6
+    x = input_array([crop, crop[::-1]], 96)
+    assert x.shape == (2, 3, 96, 96) and x.dtype == np.float32
+    # The three channels are one grey image standardised with three ImageNet means and deviations.
+    assert not np.allclose(x[:, 0], x[:, 1])
+    assert np.allclose(x[:, 0] * 0.229 + 0.485, x[:, 1] * 0.224 + 0.456, atol=1e-5)
