@@ -5,14 +5,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kneeai.errors import KneeAIError
+from kneeai.explain import METHODS
 from kneeai.grading.charts import probability_figure
 from kneeai.grading.wording import grade_sentence
 from kneeai.i18n import t
 from ui.loaders import grader
 from ui.state import Key, get, lang, put
 from ui.widgets import page_header, show_error, tr
-
-METHODS = ("gradcam", "occlusion")
 
 page_header("nav.explain")
 grades = get(Key.GRADES) or {}

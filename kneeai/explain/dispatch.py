@@ -7,7 +7,8 @@ from kneeai.schemas import Explanation, GradeResult, KneeCrop
 
 __all__ = ["METHODS", "explain"]
 
-METHODS = {"gradcam": gradcam, "occlusion": occlusion}
+_FUNCTIONS = {"gradcam": gradcam, "occlusion": occlusion}
+METHODS = tuple(_FUNCTIONS)
 
 
 def explain(crop: KneeCrop, grade_result: GradeResult | None = None, method: str = "gradcam", grader=None) -> Explanation:
@@ -24,4 +25,4 @@ def explain(crop: KneeCrop, grade_result: GradeResult | None = None, method: str
 
         grader = load_grader()
     target = grade_result.kl_grade if grade_result is not None else None
-    return METHODS[method](crop, grader, target_grade=target)
+    return _FUNCTIONS[method](crop, grader, target_grade=target)

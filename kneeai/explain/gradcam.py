@@ -7,19 +7,23 @@ upsampled bilinearly to the crop and scaled to [0, 1] (its maximum becomes 1).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import nn
 
 from kneeai.explain.regions import region_shares
 from kneeai.schemas import Explanation, KneeCrop
+
+if TYPE_CHECKING:  # PyTorch is imported when a map is made, not by whoever imports this package
+    import torch
+    from torch import nn
 
 __all__ = ["gradcam", "target_grade_for", "flip_averaged", "normalise_map"]
 
 
 def normalise_map(m: torch.Tensor | np.ndarray) -> np.ndarray:
     """Clip at 0 and divide by the maximum; an all-zero map stays zero."""
-    a = np.clip(np.asarray(m.detach().cpu().numpy() if isinstance(m, torch.Tensor) else m, np.float32), 0, None)
+    a = np.clip(np.asarray(m.detach().cpu().numpy() if hasattr(m, "detach") else m, np.float32), 0, None)
     top = float(a.max()) if a.size else 0.0
     return (a / top).astype(np.float32) if top > 0 else np.zeros_like(a, np.float32)
 
@@ -30,6 +34,8 @@ def flip_averaged(grader) -> bool:
 
 def target_grade_for(grader, x: torch.Tensor) -> int:
     """The grade the grader gives ``x`` (shape = (1, 3, H, W)), computed as grading does."""
+    import torch
+
     with torch.no_grad():
         if not flip_averaged(grader):
             return int(grader.model(x)[0].argmax())
@@ -44,6 +50,7 @@ def gradcam(crop: KneeCrop, grader, target_grade: int | None = None, layer: nn.M
     layer : the convolutional layer to explain; default
         :func:`~kneeai.grading.model.gradcam_layer` (7x7 at 224 px).
     """
+    import torch
     from captum.attr import LayerAttribution, LayerGradCam
 
     from kneeai.grading.model import gradcam_layer

@@ -14,11 +14,14 @@ the model from outside, so the two agreeing is some reassurance.
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from kneeai.explain.gradcam import normalise_map, target_grade_for
 from kneeai.explain.regions import region_shares
 from kneeai.schemas import Explanation, KneeCrop
+
+if TYPE_CHECKING:  # imported when a map is made (see gradcam.py)
+    import torch
 
 __all__ = ["occlusion", "WINDOW_PX", "STRIDE_PX"]
 
@@ -34,6 +37,7 @@ def occlusion(crop: KneeCrop, grader, target_grade: int | None = None, window: i
     perturbations_per_eval : occluded copies per forward batch. On two cores 4-16 run in about
         1 s for the 49 positions; larger batches fall out of cache and get slower (25: 1.4 s).
     """
+    import torch
     from captum.attr import LayerAttribution, Occlusion
 
     from kneeai.grading.model import crops_to_input

@@ -47,11 +47,46 @@ def _shifted(rad: Radiograph, box: CropBox, shifts) -> list[CropBox]:
             for r, c in shifts]
 
 
-def _scores(rad: Radiograph, boxes: list[CropBox], laterality, grader, density) -> np.ndarray:
+def _scores(rad: Radiograph, boxes: list[CropBox], laterality, grader, density, view: "_View | None" = None) -> np.ndarray:
     from kneeai.grading.gate import features
 
-    crops = [crop_knee(rad, b, laterality).pixels for b in boxes]
+    crops = [(view.crop(b) if view is not None else None) for b in boxes]
+    crops = [c if c is not None else crop_knee(rad, b, laterality).pixels for c, b in zip(crops, boxes)]
     return density.distance2(features(grader, crops)) / density.threshold
+
+
+# Margins of the search view around the start box, in box sides: the coarse and fine shifts
+# together reach 0.37 of a side in rows and 0.15 in columns.
+VIEW_MARGIN = (0.5, 0.3)
+
+
+class _View:
+    """The film around a start box, resampled once so that a box of its size is the network's side.
+
+    Each candidate box is then a slice of it instead of its own resampling of the film (which cost
+    more than a third of the search on 1024-pixel films). A slice lands within half a resampled
+    pixel of where :func:`crop_knee` would cut; the box finally chosen is cut by ``crop_knee`` itself,
+    so the crop that is graded is exactly the one the user sees.
+    """
+
+    def __init__(self, rad: Radiograph, box: CropBox, size: int):
+        from kneeai.imaging.crop import resample_region
+
+        my, mx = int(np.ceil(VIEW_MARGIN[0] * box.height)), int(np.ceil(VIEW_MARGIN[1] * box.width))
+        self.top, self.left = box.top - my, box.left - mx
+        self.sy, self.sx = size / box.height, size / box.width
+        region = CropBox(self.top, self.left, box.height + 2 * my, box.width + 2 * mx)
+        out_h, out_w = int(round(region.height * self.sy)), int(round(region.width * self.sx))
+        self.pixels = resample_region(rad, region, (out_h, out_w))
+        self.size, self.box_shape = size, (box.height, box.width)
+
+    def crop(self, box: CropBox) -> np.ndarray | None:
+        if (box.height, box.width) != self.box_shape:
+            return None
+        r, c = int(round((box.top - self.top) * self.sy)), int(round((box.left - self.left) * self.sx))
+        if r < 0 or c < 0 or r + self.size > self.pixels.shape[0] or c + self.size > self.pixels.shape[1]:
+            return None
+        return self.pixels[r : r + self.size, c : c + self.size]
 
 
 def centre_on_joint(rad: Radiograph, box: CropBox, laterality: Laterality | None = None, grader=None,
@@ -70,11 +105,14 @@ def centre_on_joint(rad: Radiograph, box: CropBox, laterality: Laterality | None
     # Each distinct box is scored once: the start box comes back as the zero shift of both
     # stages, and shifts clamped at the film edge land on the same box.
     scored: dict[CropBox, float] = {}
+    from kneeai.config import SETTINGS
+
+    view = _View(rad, box, SETTINGS.input_size)
 
     def score(boxes: list[CropBox]) -> None:
         new = list(dict.fromkeys(b for b in boxes if b not in scored))
         if new:
-            scored.update(zip(new, map(float, _scores(rad, new, laterality, grader, density))))
+            scored.update(zip(new, map(float, _scores(rad, new, laterality, grader, density, view))))
 
     score([box])
     start = scored[box]

@@ -6,15 +6,35 @@ import numpy as np
 from kneeai.config import SETTINGS
 from kneeai.schemas import CropBox, KneeCrop, Laterality, Radiograph
 
-__all__ = ["resample_square", "crop_knee", "box_for_physical_size", "square_box"]
+__all__ = ["resample_square", "resample_region", "crop_knee", "box_for_physical_size", "square_box"]
+
+
+def _resample(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    img = Image.fromarray(np.asarray(pixels, dtype=np.float32), mode="F")
+    shrinking = img.size[1] > shape[0] and img.size[0] > shape[1]
+    method = Image.Resampling.LANCZOS if shrinking else Image.Resampling.BILINEAR
+    return np.asarray(img.resize((shape[1], shape[0]), method), dtype=np.float32).clip(0, 1)
 
 
 def resample_square(pixels: np.ndarray, size: int) -> np.ndarray:
     """Resize a 2-D float image to (size, size) with antialiasing (Pillow, float mode)."""
-    from PIL import Image
+    return _resample(pixels, (size, size))
 
-    img = Image.fromarray(np.asarray(pixels, dtype=np.float32), mode="F")
-    return np.asarray(img.resize((size, size), Image.Resampling.LANCZOS if min(img.size) > size else Image.Resampling.BILINEAR), dtype=np.float32).clip(0, 1)
+
+def _region(rad: Radiograph, box: CropBox) -> np.ndarray:
+    # Pad with the edge value where the box leaves the film.
+    h, w = rad.shape
+    top, left = box.top, box.left
+    pad = max(0, -top, -left, top + box.height - h, left + box.width - w)
+    src = np.pad(rad.pixels, pad, mode="edge") if pad else rad.pixels
+    return src[top + pad : top + pad + box.height, left + pad : left + pad + box.width]
+
+
+def resample_region(rad: Radiograph, box: CropBox, shape: tuple[int, int]) -> np.ndarray:
+    """``box`` of ``rad`` (edge-padded off the film) resampled to ``shape`` (rows, columns)."""
+    return _resample(_region(rad, box), shape)
 
 
 def box_for_physical_size(rad: Radiograph, center_row: int, center_col: int, mm: float | None = None) -> CropBox | None:
@@ -41,14 +61,7 @@ def crop_knee(rad: Radiograph, box: CropBox | None = None, laterality: Lateralit
     the box leaves the film, and resample to the model input."""
     size = SETTINGS.input_size
     lat = laterality or rad.laterality
-    if box is None:
-        region = rad.pixels
-    else:
-        h, w = rad.shape
-        top, left = box.top, box.left
-        pad = max(0, -top, -left, top + box.height - h, left + box.width - w)
-        src = np.pad(rad.pixels, pad, mode="edge") if pad else rad.pixels
-        region = src[top + pad : top + pad + box.height, left + pad : left + pad + box.width]
+    region = rad.pixels if box is None else _region(rad, box)
     mm_pp = None
     if rad.spacing_mm is not None:
         mm_pp = float(region.shape[0] * rad.spacing_mm[0] / size)
