@@ -151,23 +151,25 @@ def grade_radiograph(rad: Radiograph, *, kind: ImageKind = "auto", allow_outside
     return grade_radiographs([(rad, knees(rad, kind, grader))], grader=grader, allow_outside_use=allow_outside_use)[0]
 
 
-def _prepare(path: Path, kind: ImageKind, grader) -> tuple[Radiograph, list[LocatedKnee], list]:
+def _prepare(path: Path | str, kind: ImageKind, grader, reader=None) -> tuple[Radiograph, list[LocatedKnee], list]:
     """Decode, find the knees, and run the gate's image checks: everything before the network."""
     from kneeai.grading.gate import precheck
     from kneeai.io import load_radiograph
 
-    rad = load_radiograph(path)
+    rad = reader(path) if reader is not None else load_radiograph(path)
     ks = knees(rad, kind, grader)
     return rad, ks, [precheck(k.crop, rad) for k in ks]
 
 
 def iter_graded(paths: Iterable[Path], *, kind: ImageKind = "auto", allow_outside_use: bool = False, grader=None,
                 workers: int = 2, batch_knees: int = STREAM_BATCH_KNEES,
-                ahead: int = STREAM_AHEAD_FILES) -> Iterator[GradedFile]:
+                ahead: int = STREAM_AHEAD_FILES, reader: Callable[[str], Radiograph] | None = None) -> Iterator[GradedFile]:
     """Grade files as a stream, in input order, batching knees across files.
 
     Decoding and cropping run in ``workers`` threads up to ``ahead`` files in front of the
     network, so memory stays bounded; results come out as soon as their batch is graded.
+    ``reader`` turns each item into a Radiograph (default: read it as a file path); the archive
+    passes one that also pulls PACS instances (:func:`kneeai.pacs.query.read_source`).
     """
     from kneeai.grading.weights import load_grader
 
@@ -193,7 +195,7 @@ def iter_graded(paths: Iterable[Path], *, kind: ImageKind = "auto", allow_outsid
                 p = next(it, None)
                 if p is None:
                     return
-                pending.append((p, pool.submit(_prepare, Path(p), kind, grader)))
+                pending.append((p, pool.submit(_prepare, p if reader is not None else Path(p), kind, grader, reader)))
 
         top_up()
         n_knees = 0

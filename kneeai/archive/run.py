@@ -49,20 +49,26 @@ class ArchiveSummary:
                 "timing": {"seconds": round(self.seconds, 3), "knees_per_second": round(self.knees_per_second, 2)}}
 
 
-def _graded_rows(pairs: Sequence[tuple[int, str]], options: dict[str, Any], workers: int) -> Iterator[tuple[str, int, list[dict]]]:
+Reader = Callable[[str], Any]  # an archive source -> its Radiograph
+
+
+def _graded_rows(pairs: Sequence[tuple[int, str]], options: dict[str, Any], workers: int,
+                 reader: Reader | None = None) -> Iterator[tuple[str, int, list[dict]]]:
     """``(path, item, rows)`` per ``(item, path)`` pair, streamed in input order."""
     from kneeai.pipeline import iter_graded
 
-    stream = iter_graded([Path(p) for _, p in pairs], kind=options["kind"],
-                         allow_outside_use=options["allow_outside_use"], workers=workers)
+    items = [p for _, p in pairs] if reader is not None else [Path(p) for _, p in pairs]
+    stream = iter_graded(items, kind=options["kind"], allow_outside_use=options["allow_outside_use"],
+                         workers=workers, reader=reader)
     # iter_graded keeps the input order, so each result pairs with its (item, path).
     for (item, path), graded in zip(pairs, stream):
         yield path, item, file_rows(graded, item, options["lang"], path if options["include_file_names"] else None)
 
 
-def grade_chunk(chunk: Sequence[tuple[int, str]], options: dict[str, Any], workers: int = 2) -> list[tuple[str, int, list[dict]]]:
+def grade_chunk(chunk: Sequence[tuple[int, str]], options: dict[str, Any], workers: int = 2,
+                reader: Reader | None = None) -> list[tuple[str, int, list[dict]]]:
     """Grade ``(item, path)`` pairs; ``(path, item, rows)`` per file, in the same order (a Ray task)."""
-    return list(_graded_rows(chunk, options, workers))
+    return list(_graded_rows(chunk, options, workers, reader))
 
 
 def _chunks(todo: list[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
@@ -70,10 +76,10 @@ def _chunks(todo: list[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
         yield todo[i : i + COMMIT_FILES]
 
 
-def _local(todo, options) -> Iterator[list[tuple[str, int, list[dict]]]]:
+def _local(todo, options, reader) -> Iterator[list[tuple[str, int, list[dict]]]]:
     # One stream over the whole list, so decoding runs ahead across chunk boundaries.
     pending: list[tuple[str, int, list[dict]]] = []
-    for done in _graded_rows(todo, options, workers=2):
+    for done in _graded_rows(todo, options, 2, reader):
         pending.append(done)
         if len(pending) == COMMIT_FILES:
             yield pending
@@ -82,7 +88,7 @@ def _local(todo, options) -> Iterator[list[tuple[str, int, list[dict]]]]:
         yield pending
 
 
-def _ray(todo, options, address: str, workers: int | None) -> Iterator[list[tuple[str, int, list[dict]]]]:
+def _ray(todo, options, address: str, workers: int | None, reader) -> Iterator[list[tuple[str, int, list[dict]]]]:
     import ray
 
     started = not ray.is_initialized()
@@ -97,7 +103,7 @@ def _ray(todo, options, address: str, workers: int | None) -> Iterator[list[tupl
         chunks = _chunks(todo)
         futures: list = []
         for c in chunks:
-            futures.append(task.remote(c, options, 1))
+            futures.append(task.remote(c, options, 1, reader))
             if len(futures) >= in_flight_max:
                 break
         while futures:
@@ -105,7 +111,7 @@ def _ray(todo, options, address: str, workers: int | None) -> Iterator[list[tupl
             yield ray.get(futures.pop(0))
             nxt = next(chunks, None)
             if nxt is not None:
-                futures.append(task.remote(nxt, options, 1))
+                futures.append(task.remote(nxt, options, 1, reader))
     finally:
         if started:
             ray.shutdown()
@@ -114,11 +120,13 @@ def _ray(todo, options, address: str, workers: int | None) -> Iterator[list[tupl
 def run_archive(paths: Sequence[str | Path], out: Path, *, lang: str = "en", kind: str = "auto",
                 allow_outside_use: bool = False, include_file_names: bool = False, restart: bool = False,
                 ray_address: str | None = None, workers: int | None = None,
-                progress: Callable[[int], None] | None = None) -> ArchiveSummary:
+                progress: Callable[[int], None] | None = None, reader: Reader | None = None) -> ArchiveSummary:
     """Grade ``paths`` (in this order; ``item`` is the 1-based position) into the folder ``out``.
 
     A re-run with the same options skips the files an earlier run finished. ``progress`` is told
-    how many files each committed chunk held.
+    how many files each committed chunk held. ``reader`` turns each path (any string: a PACS
+    instance with :func:`kneeai.pacs.query.read_source`) into a Radiograph; by default each is
+    read as a file. On Ray it must be a module-level function, which Ray sends by name.
     """
     from kneeai.grading.weights import load_grader
 
@@ -130,7 +138,7 @@ def run_archive(paths: Sequence[str | Path], out: Path, *, lang: str = "en", kin
     todo = [(i, p) for i, p in enumerate(paths, start=1) if p not in output.done]
     skipped = len(paths) - len(todo)
     t0 = time.perf_counter()
-    chunks = _ray(todo, options, ray_address, workers) if ray_address else _local(todo, options)
+    chunks = _ray(todo, options, ray_address, workers, reader) if ray_address else _local(todo, options, reader)
     n_files = n_knees = n_graded = 0
     refusals: Counter[str] = Counter()
     for chunk in chunks:

@@ -8,6 +8,12 @@ whatever the archive's size. ``--ray`` runs the same work as Ray tasks on a Ray 
 run; ``--ray-address HOST:PORT`` (or ``auto``) joins an existing cluster. Rows name no file
 unless ``--include-file-names``; the manifest, which does, stays in ``DIR``.
 
+``--pacs`` adds every knee film of every study that the PACS query finds (the filters of
+``pacs find``: ``--date``, ``--modality``, ``--body-part``, ``--accession``, ``--limit``; the PACS is
+``KNEEAI_PACS_URL`` or ``--url``, as for ``pacs``). Its rows' source is the film's WADO-RS path
+(``dicomweb:studies/.../instances/...``), so a re-run of the same query skips what is done and
+grades only new films. Ray workers pull from the PACS of their own environment.
+
 Report bundle (``--zip OUT.zip``): a PDF summary and a table row per knee, with TKR risk from
 ``--clinical CSV`` (keyed by file name: file, age, sex, bmi, womac_pain).
 """
@@ -40,6 +46,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=("en", "zh"), dest="batch_lang", help="language of the outputs (default: the global --lang)")
     p.add_argument("--include-file-names", action="store_true", help="add a 'file' column (file names can identify patients)")
     p.add_argument("--no-heatmap", action="store_true", help="bundle mode: skip the explanations (faster)")
+    from kneeai.cli.pacs import add_connection, add_filters
+
+    pacs = p.add_argument_group("PACS (archive mode)")
+    pacs.add_argument("--pacs", action="store_true", help="also grade the knee films of the studies the PACS query finds")
+    add_connection(pacs)
+    add_filters(pacs)
     return p
 
 
@@ -73,12 +85,28 @@ def _archive(args: argparse.Namespace, lang: str) -> int:
     from kneeai.archive import run_archive
     from kneeai.archive.output import CSV_NAME, PARQUET_DIR
 
-    files = _inputs(args)
+    files: list = [str(f) for f in _inputs(args)]
+    reader = None
+    if args.pacs:
+        import os
+
+        from kneeai.cli.pacs import client_from_args, query_from_args
+        from kneeai.pacs.query import archive_sources, read_source
+
+        if args.url:  # the tasks (Ray workers too) connect from the environment
+            os.environ["KNEEAI_PACS_URL"] = args.url
+        if args.user:
+            os.environ["KNEEAI_PACS_USER"] = args.user
+        files += archive_sources(client_from_args(args), query_from_args(args))
+        reader = read_source
+    if not files:
+        print(t("cli.batch.nothing", lang), file=sys.stderr)
+        return 2
     address = args.ray_address or ("local" if args.ray else None)
     with tqdm(total=len(files), desc=t("cli.batch.progress", lang), unit="file", file=sys.stderr) as bar:
         s = run_archive(files, args.out, lang=lang, kind=args.kind, allow_outside_use=args.allow_outside_use,
                         include_file_names=args.include_file_names, restart=args.restart, ray_address=address,
-                        workers=args.workers, progress=bar.update)
+                        workers=args.workers, progress=bar.update, reader=reader)
     print(t("cli.batch.archive_done", lang, files=s.files, skipped=s.skipped, knees=s.knees, graded=s.graded_knees,
             seconds=f"{s.seconds:.1f}", rate=f"{s.knees_per_second:.1f}", csv=str(args.out / CSV_NAME),
             parquet=str(args.out / PARQUET_DIR)))

@@ -19,15 +19,15 @@ import argparse
 import json
 import sys
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "add_connection", "add_filters", "client_from_args", "query_from_args"]
 
 
-def _connection(p: argparse.ArgumentParser) -> None:
+def add_connection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", help="DICOMweb root (default KNEEAI_PACS_URL)")
     p.add_argument("--user", help="HTTP user (default KNEEAI_PACS_USER; the password comes from KNEEAI_PACS_PASSWORD)")
 
 
-def _filters(p: argparse.ArgumentParser) -> None:
+def add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--date", default="", help="StudyDate: YYYYMMDD, or a range YYYYMMDD-YYYYMMDD")
     p.add_argument("--modality", default="", help="e.g. DX, CR")
     p.add_argument("--body-part", default="", help="BodyPartExamined, e.g. KNEE")
@@ -40,26 +40,26 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="pacs_action", required=True)
     f = actions.add_parser("find", help="search studies (QIDO-RS)")
-    _connection(f)
-    _filters(f)
+    add_connection(f)
+    add_filters(f)
     f.add_argument("--json", action="store_true")
     f.add_argument("--identifiers", action="store_true", help="also print the PACS's patient name and ID")
     g = actions.add_parser("grade", help="grade every knee film of one study")
-    _connection(g)
+    add_connection(g)
     g.add_argument("study_uid")
     g.add_argument("--push", action="store_true", help="store the SR and the overlay in the study (STOW-RS)")
     g.add_argument("--json", action="store_true")
     g.add_argument("--as", dest="kind", choices=("auto", "crop", "film"), default="auto")
     b = actions.add_parser("batch", help="grade every knee film of every study found")
-    _connection(b)
-    _filters(b)
+    add_connection(b)
+    add_filters(b)
     b.add_argument("--push", action="store_true")
     b.add_argument("--json", action="store_true")
     b.add_argument("--as", dest="kind", choices=("auto", "crop", "film"), default="auto")
     return p
 
 
-def _client(args: argparse.Namespace):
+def client_from_args(args: argparse.Namespace):
     import os
 
     from kneeai.pacs.client import connect
@@ -67,7 +67,7 @@ def _client(args: argparse.Namespace):
     return connect(args.url, args.user, os.environ.get("KNEEAI_PACS_PASSWORD") if args.user else None)
 
 
-def _query(args: argparse.Namespace):
+def query_from_args(args: argparse.Namespace):
     from kneeai.pacs.query import StudyQuery
 
     return StudyQuery(date=args.date, modality=args.modality, body_part=args.body_part, accession=args.accession,
@@ -117,9 +117,9 @@ def _grade_one(client, study_uid: str, args: argparse.Namespace, grader) -> int:
 def run(args: argparse.Namespace) -> int:
     from kneeai.pacs.query import find_studies
 
-    client = _client(args)
+    client = client_from_args(args)
     if args.pacs_action == "find":
-        for s in find_studies(client, _query(args)):
+        for s in find_studies(client, query_from_args(args)):
             rec = s.record(with_identifiers=args.identifiers)
             fields = (rec["date"], rec["accession"], rec["description"], ",".join(rec["modalities"]), rec["study_uid"])
             print(json.dumps(rec, ensure_ascii=False) if args.json else "\t".join(fields))
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         return 1 if _grade_one(client, args.study_uid, args, grader) else 0
     from tqdm import tqdm
 
-    studies = find_studies(client, _query(args))
+    studies = find_studies(client, query_from_args(args))
     failed = 0
     for s in tqdm(studies, desc="studies", unit="study", file=sys.stderr, disable=len(studies) < 2):
         failed += _grade_one(client, s.study_uid, args, grader)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from kneeai.pacs.client import PacsClient, dataset_bytes
 from kneeai.pacs.errors import NoKneeFilm, NotAnImage
 from kneeai.schemas import Radiograph
 
-__all__ = ["StudyQuery", "StudySummary", "FilmRef", "PulledFilm", "find_studies", "knee_films", "pull", "pull_many",
+__all__ = ["StudyQuery", "StudySummary", "FilmRef", "PulledFilm", "find_studies", "knee_films", "pull", "pull_many", "SOURCE_PREFIX", "archive_sources", "pull_source", "read_source",
            "ref_of",
            "FILM_MODALITIES", "KNEE_BODY_PARTS", "KNEEAI_SERIES_PREFIX", "is_image_sop_class"]
 
@@ -223,6 +224,52 @@ def pull(client: PacsClient, ref: FilmRef) -> PulledFilm:
     except NoPixelData as exc:
         raise NotAnImage(sop_class=str(ds.get("SOPClassUID", ref.sop_class))) from exc
     return PulledFilm(ref, ds, data, rad)
+
+
+# An archive source that names a PACS instance rather than a file: this prefix and the film's
+# WADO-RS path (FilmRef.path). Archive rows and manifests carry it in place of a file path.
+SOURCE_PREFIX = "dicomweb:"
+
+
+def archive_sources(client: PacsClient, query: StudyQuery) -> list[str]:
+    """Every knee film of every study ``query`` finds, as archive sources, newest study first.
+
+    A study without a knee film (a chest film, a report) adds nothing."""
+    sources: list[str] = []
+    for study in find_studies(client, query):
+        try:
+            sources += [SOURCE_PREFIX + ref.path for ref in knee_films(client, study.study_uid)]
+        except NoKneeFilm:
+            continue
+    return sources
+
+
+def pull_source(client: PacsClient, source: str) -> Radiograph:
+    """The Radiograph of an archive source made by :func:`archive_sources`."""
+    parts = source.removeprefix(SOURCE_PREFIX).split("/")
+    if not source.startswith(SOURCE_PREFIX) or len(parts) != 6 or parts[::2] != ["studies", "series", "instances"]:
+        raise NotAnImage(sop_class=source)
+    study, series, sop = parts[1::2]
+    return pull(client, ref_of(client, study, series, sop)).radiograph
+
+
+@lru_cache(maxsize=1)
+def _env_client() -> PacsClient:
+    from kneeai.pacs.client import connect
+
+    return connect()
+
+
+def read_source(source: str) -> Radiograph:
+    """An archive source: a PACS instance (:data:`SOURCE_PREFIX`), pulled from the PACS of the
+    environment (``KNEEAI_PACS_URL``, ``_USER``, ``_PASSWORD``), or else a file path.
+
+    A module-level function, so Ray ships it to its workers by name; each worker connects once."""
+    if source.startswith(SOURCE_PREFIX):
+        return pull_source(_env_client(), source)
+    from kneeai.io import load_radiograph
+
+    return load_radiograph(source)
 
 
 def pull_many(client: PacsClient, refs: Sequence[FilmRef]) -> list[PulledFilm]:

@@ -214,3 +214,41 @@ def test_batch_grades_every_study_found(orthanc, studies, pacs_env, expected_kne
     lines = _kneeai(["pacs", "batch", "--accession", studies.knee_accession, "--json"], pacs_env)
     assert [(x["knee"]["laterality"], x["kl_grade"]) for x in lines] == expected_knees
     assert all("stored" not in x for x in lines)
+
+
+@pytest.mark.slow
+def test_archive_batch_grades_a_pacs_query_and_a_rerun_pulls_nothing_again(orthanc, studies, pacs_env, expected_knees,
+                                                                           tmp_path):
+    import csv
+    import io
+
+    out = tmp_path / "archive"
+    args = ["batch", "--pacs", "--accession", studies.knee_accession, "--out", str(out), "--include-file-names"]
+    first = subprocess.run([sys.executable, "-m", "kneeai", *args], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, **pacs_env}, cwd=ROOT)
+    assert first.returncode == 0, first.stderr[-2000:]
+    def table() -> list[dict]:
+        return list(csv.DictReader(io.StringIO((out / "results.csv").read_text(encoding="utf-8"))))
+
+    rows = table()
+    assert [(r["laterality"] or None, int(r["kl_grade"])) for r in rows] == expected_knees
+    # Each row names the film by its WADO-RS path, never by the patient.
+    assert {r["file"] for r in rows} == {f"dicomweb:studies/{studies.knee_study}/series/" + r["file"].split("/series/")[1]
+                                          for r in rows}
+    assert "1 files (0 done by an earlier run)" in first.stdout
+
+    again = subprocess.run([sys.executable, "-m", "kneeai", *args], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, **pacs_env}, cwd=ROOT)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "1 files (1 done by an earlier run), 0 knees" in again.stdout
+    assert table() == rows
+
+
+@pytest.mark.slow
+def test_archive_batch_of_an_unreachable_pacs_says_so(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "kneeai", "batch", "--pacs", "--url", "http://127.0.0.1:9/dicom-web",
+                           "--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, "KNEEAI_PACS_PASSWORD": ""})
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "127.0.0.1:9" in done.stderr or "PACS" in done.stderr
