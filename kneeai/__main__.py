@@ -12,7 +12,7 @@ import sys
 
 from kneeai.errors import KneeAIError
 
-COMMANDS = ("inspect", "grade", "report", "survival", "db", "batch", "pacs")
+COMMANDS = ("inspect", "grade", "report", "survival", "db", "batch", "pacs", "users")
 
 
 def build_parser() -> argparse.ArgumentParser:

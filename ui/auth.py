@@ -51,7 +51,27 @@ def current_access() -> Access:
         user = st.user.to_dict()
     except Exception:  # no script-run context (called outside a run)
         user = {}
-    return decide_access(st.get_option("server.address"), _secrets_section("auth"), user, role_claim, provider)
+    return decide_access(st.get_option("server.address"), _secrets_section("auth"), user, role_claim, provider,
+                         _granted_roles(user))
+
+
+def _granted_roles(user: Mapping[str, Any]) -> frozenset[str]:
+    """The roles an admin gave this user in the registry's table (none when the registry cannot
+    be read: the claim's roles still apply, and the Admin page says what is wrong)."""
+    if not user.get("is_logged_in") or not user.get("sub"):
+        return frozenset()
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from kneeai.errors import KneeAIError
+    from kneeai.store.users import roles_of
+
+    try:
+        return roles_of(str(user["sub"]))
+    except (KneeAIError, SQLAlchemyError, OSError) as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("roles table unreadable: %s", exc)
+        return frozenset()
 
 
 def audit_user() -> str | None:
@@ -89,6 +109,8 @@ def account_panel(access: Access) -> None:
         roles = ", ".join(sorted(r.value for r in access.roles)) or tr("auth.no_roles")
         st.markdown("**" + tr("auth.signed_in_as") + "**")
         st.text(f"{access.name or access.subject} · {roles}")
+        if access.name and access.subject and access.name != access.subject:
+            st.caption(tr("auth.subject", subject=access.subject))  # what an admin types on the Admin page
         if st.button(tr("auth.sign_out"), icon=":material/logout:", key="_auth_sign_out"):
             st.logout()
     elif access.mode is AccessMode.WORKSTATION:

@@ -15,6 +15,7 @@ PAGES = (
     ("views/export.py", "nav.export", ":material/download:", False),
     ("views/batch.py", "nav.batch", ":material/stacks:", False),
     ("views/pacs.py", "nav.pacs", ":material/cloud_sync:", False),
+    ("views/admin.py", "nav.admin", ":material/admin_panel_settings:", False),
     ("views/about.py", "nav.about", ":material/info:", False),
 )
 

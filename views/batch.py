@@ -23,12 +23,14 @@ c1, c2, c3 = st.columns(3)
 language = c1.selectbox(tr("export.language"), LANGUAGES, index=LANGUAGES.index(lang()), format_func=LANGUAGE_NAMES.get, key="batch_lang")
 heatmaps = c2.checkbox(tr("batch.heatmaps"), value=False, key="batch_heatmaps")
 names = c3.checkbox(tr("batch.file_names"), value=False, key="batch_file_names", help=tr("batch.file_names_help"))
+burned_ok = st.checkbox(tr("batch.confirm_burned_in"), value=False, key="batch_burned_in_ok", help=tr("batch.confirm_burned_in_help"))
 if st.button(tr("batch.run"), type="primary", key="batch_run", disabled=not images):
     try:
         clinical = read_clinical_csv(table.getvalue().decode("utf-8")) if table is not None else None
         bar = st.progress(0.0, text=tr("batch.progress", done=0, total=len(images)))
         result = run_batch([BatchItem(f.name, f.getvalue()) for f in images], clinical, lang=language, include_file_names=names,
-                           heatmap=heatmaps, progress=lambda d, n: bar.progress(d / n, text=tr("batch.progress", done=d, total=n)))
+                           heatmap=heatmaps, progress=lambda d, n: bar.progress(d / n, text=tr("batch.progress", done=d, total=n)),
+                           confirm_burned_in=burned_ok)
         put("batch_result", result)
     except KneeAIError as exc:
         show_error(exc)

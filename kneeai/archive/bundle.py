@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kneeai.errors import KneeAIError
+from kneeai.i18n import t
 from kneeai.report.csv_export import to_csv
 from kneeai.report.pdf import render_pdf
 from kneeai.report.summary import CLINICAL_FIELDS, build_summary
@@ -86,21 +87,34 @@ def run_batch(
     heatmap: bool = True,
     visit_date: date | None = None,
     progress: Callable[[int, int], None] | None = None,
+    confirm_burned_in: bool = False,
 ) -> BatchResult:
     """Run every item; a failing file or knee becomes a row with its error and the batch goes on.
+
+    A film whose header says identifying text is burned into its pixels gets its row but no PDF
+    (which would show the knee) unless ``confirm_burned_in``; the row says why.
 
     Raises :class:`~kneeai.errors.KneeAIError` when the set is past the caps
     (:func:`check_batch_size`).
     """
     check_batch_size(items)
-    from kneeai.io import load_radiograph
+    from kneeai.errors import BurnedInAnnotation
+    from kneeai.io import has_burned_in_annotation, load_radiograph
     from kneeai.pipeline import summarize_film
     from kneeai.store.registry import new_pseudonym, record_gradings
 
     summaries: list[PatientSummary] = []
     errors: list[str | None] = []
     extra: list[dict[str, Any]] = []
-    pdfs: list[tuple[str, bytes]] = []
+    buf = io.BytesIO()
+    # Each PDF goes into the archive as soon as it is made: only the compressed ZIP is held.
+    zf = zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED)
+
+    def add_pdf(name: str, data: bytes) -> None:
+        # A fixed timestamp: the archive says nothing about when or where it was made.
+        info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        zf.writestr(info, data)
 
     def add(s: PatientSummary, row: dict[str, Any], error: str | None) -> None:
         summaries.append(s)
@@ -130,15 +144,15 @@ def run_batch(
                         {**row, "error": message}, message)
                     continue
                 suffix = f"_knee{k.knee.index}" if len(knees) > 1 else ""
-                pdfs.append((f"{i + 1:03d}_{pseudonym}{suffix}.pdf", render_pdf(k.summary)))
+                try:
+                    add_pdf(f"{i + 1:03d}_{pseudonym}{suffix}.pdf",
+                            render_pdf(k.summary, burned_in_annotation=has_burned_in_annotation(rad),
+                                       confirm_burned_in=confirm_burned_in))
+                except BurnedInAnnotation:
+                    add(k.summary, {**row, "error": t("batch.burned_in_no_pdf", lang)}, None)
+                    continue
                 add(k.summary, row, None)
         if progress is not None:
             progress(i + 1, len(items))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in pdfs:
-            # A fixed timestamp: the archive says nothing about when or where it was made.
-            info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, data)
+    zf.close()
     return BatchResult(tuple(summaries), tuple(errors), to_csv(summaries, extra), buf.getvalue())

@@ -14,7 +14,7 @@ Three ways the app can be running:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -101,7 +101,8 @@ def missing_sign_in_settings(auth: Mapping[str, Any] | None, provider: str = "de
 
 
 def decide_access(address: str | None, auth: Mapping[str, Any] | None, user: Mapping[str, Any] | None,
-                  role_claim: str = DEFAULT_ROLE_CLAIM, provider: str = "default") -> Access:
+                  role_claim: str = DEFAULT_ROLE_CLAIM, provider: str = "default",
+                  granted: Iterable[str] = ()) -> Access:
     """What a visitor may do, from the server's address, the ``[auth]`` secrets and ``st.user``.
 
     Parameters
@@ -110,11 +111,15 @@ def decide_access(address: str | None, auth: Mapping[str, Any] | None, user: Map
     auth : the ``[auth]`` section of the secrets, or None when there is none.
     user : the signed-in user's ID-token claims (``st.user``), or None; ``is_logged_in`` must be true.
     role_claim : the claim that carries KneeAI's role names.
+    granted : the roles the registry's table gives this user's subject
+        (:func:`kneeai.store.users.roles_of`); they add to the claim's.
     """
     missing = missing_sign_in_settings(auth, provider)
     if not missing:
         signed_in = bool(user) and bool(user.get("is_logged_in"))
         roles = roles_from_claims(user, role_claim) if signed_in and user else frozenset()
+        if signed_in:
+            roles |= roles_from_claims({"granted": list(granted)}, "granted")
         subject = str(user["sub"]) if signed_in and user and user.get("sub") else None
         name = None
         if signed_in and user:

@@ -58,6 +58,7 @@ PAGE_NEEDS: Mapping[str, frozenset[Capability]] = {
     "export": frozenset({Capability.EXPORT, Capability.RECORDS}),
     "batch": frozenset({Capability.GRADE, Capability.EXPORT}),
     "pacs": frozenset({Capability.GRADE, Capability.RECORDS}),  # pulls patients' films, writes into the PACS
+    "admin": frozenset({Capability.AUDIT_VIEW}),  # each of its sections needs its own admin capability
     "about": frozenset(),
 }
 _UNLISTED_PAGE_NEEDS = frozenset({Capability.RECORDS})

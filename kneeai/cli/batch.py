@@ -46,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=("en", "zh"), dest="batch_lang", help="language of the outputs (default: the global --lang)")
     p.add_argument("--include-file-names", action="store_true", help="add a 'file' column (file names can identify patients)")
     p.add_argument("--no-heatmap", action="store_true", help="bundle mode: skip the explanations (faster)")
+    p.add_argument("--confirm-burned-in", action="store_true",
+                   help="bundle mode: also make PDFs of films that say identifying text is burned into their pixels")
     from kneeai.cli.pacs import add_connection, add_filters
 
     pacs = p.add_argument_group("PACS (archive mode)")
@@ -135,7 +137,8 @@ def _bundle(args: argparse.Namespace, lang: str) -> int:
         bar.update(done - bar.n)
 
     result = run_batch([BatchItem(f.name, f) for f in files], clinical, lang=lang,
-                       include_file_names=args.include_file_names, heatmap=not args.no_heatmap, progress=step)
+                       include_file_names=args.include_file_names, heatmap=not args.no_heatmap, progress=step,
+                       confirm_burned_in=args.confirm_burned_in)
     bar.close()
     args.out_csv.write_text(result.csv_text, encoding="utf-8")
     args.out_zip.write_bytes(result.zip_bytes)

@@ -13,6 +13,7 @@ every export marks it as an override.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-heatmap", action="store_true", help="skip the explanation (faster)")
     p.add_argument("--knee", type=int, help="report only this knee of a film (1, 2 from the viewer's left)")
     p.add_argument("--as", dest="kind", choices=("auto", "crop", "film"), default="auto")
+    p.add_argument("--confirm-burned-in", action="store_true",
+                   help="write the PDF (it shows the knee) even when the film says identifying text is burned into its pixels")
     return p
 
 
@@ -54,9 +57,9 @@ def knee_path(path: Path, knee, several: bool) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kneeai.errors import KneeAIError
+    from kneeai.errors import BurnedInAnnotation, KneeAIError
     from kneeai.grading.wording import grade_sentence
-    from kneeai.io import load_radiograph
+    from kneeai.io import has_burned_in_annotation, load_radiograph
     from kneeai.pipeline import summarize_film
     from kneeai.report import fhir, json_export
     from kneeai.report.pdf import render_pdf
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise knees[0].error
     record_gradings([(k.summary.grade, rad.sha256) for k in accepted], subject="cli")
     several = len(knees) > 1
+    refused = False
     for k in knees:
         where = f"#{k.knee.index} {k.knee.laterality or '?'}: " if several else ""
         if k.error is not None:
@@ -94,7 +98,14 @@ def run(args: argparse.Namespace) -> int:
         summary = k.summary
         outputs = []
         if args.pdf:
-            outputs.append((knee_path(args.pdf, k.knee, several), "pdf", render_pdf(summary)))
+            try:
+                pdf = render_pdf(summary, burned_in_annotation=has_burned_in_annotation(rad),
+                                 confirm_burned_in=args.confirm_burned_in)
+            except BurnedInAnnotation:
+                print(where + t("cli.report.burned_in", lang), file=sys.stderr)
+                refused = True
+            else:
+                outputs.append((knee_path(args.pdf, k.knee, several), "pdf", pdf))
         if args.json:
             outputs.append((knee_path(args.json, k.knee, several), "json", json_export.to_json(summary).encode("utf-8")))
         if args.fhir:
@@ -104,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             path.write_bytes(data)
             record_export(fmt, data, subject="cli", identifiers_included=bool(summary.identifiers))
             print(where + t("cli.report.wrote", lang, fmt=fmt.upper(), path=str(path)))
-        if not outputs:
+        if not outputs and not (args.pdf or args.json or args.fhir):
             g = summary.grade
             print(f"{where}{t('report.pseudonym', lang)}: {summary.pseudonym}")
             print(grade_sentence(g, lang))
@@ -115,4 +126,4 @@ def run(args: argparse.Namespace) -> int:
                     risks = "  ".join(f"{h:g}y {100 * v[0]:.0f}%" for h, v in m.risk_at.items())
                     tag = f" ({t('report.simulated_tag', lang)})" if m.simulated else ""
                     print(f"TKR {m.model_name}{tag}: {risks}")
-    return 0
+    return 1 if refused else 0

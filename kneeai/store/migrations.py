@@ -32,7 +32,7 @@ from kneeai.store.models import Base
 
 __all__ = ["LATEST", "STEPS", "upgrade", "current_version"]
 
-LATEST = 3
+LATEST = 4
 
 
 def _add_column(conn: Connection, table: str, column: str, type_) -> None:  # type: ignore[no-untyped-def]
@@ -73,8 +73,13 @@ def _v2_to_v3(conn: Connection) -> None:
     conn.execute(text(f"INSERT INTO audit_events ({quoted}) VALUES ({', '.join(':' + c for c in cols)})"), anchor)
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    if "user_roles" not in inspect(conn).get_table_names():
+        Base.metadata.tables["user_roles"].create(conn)
+
+
 # STEPS[v] upgrades a database at version v to v + 1.
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def current_version(conn: Connection) -> int:

@@ -25,6 +25,7 @@ __all__ = [
     "Override",
     "AuditEvent",
     "SchemaVersion",
+    "UserRole",
 ]
 
 
@@ -170,3 +171,15 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     scheme: Mapped[str | None] = mapped_column(String(16))  # added in schema v3
     key_id: Mapped[str | None] = mapped_column(String(16))  # added in schema v3
+
+
+class UserRole(Base):
+    """A KneeAI role that an admin gave a signed-in user (schema v4), by the user's ID-token
+    subject. It adds to the roles the ID token's claim carries; every change is an audit event."""
+
+    __tablename__ = "user_roles"
+
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    granted_by: Mapped[str | None] = mapped_column(String(128))
+    granted_at: Mapped[str] = mapped_column(String(32))

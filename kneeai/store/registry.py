@@ -25,7 +25,7 @@ from kneeai.store import audit
 from kneeai.store.codec import decode_png, grade_from_dict, grade_to_dict, model_risk_from_dict, model_risk_to_dict, \
     risk_input_from_dict, risk_input_to_dict
 from kneeai.store.db import read_session, write_session
-from kneeai.store.models import GradeRecord, Identifier, KneeImage, Override, Patient, RiskRecord, Visit
+from kneeai.store.models import AuditEvent, GradeRecord, Identifier, KneeImage, Override, Patient, RiskRecord, Visit
 
 __all__ = [
     "PatientRecord",
@@ -44,10 +44,11 @@ __all__ = [
     "get_visit",
     "delete_visit",
     "record_export",
+    "audit_events",
+    "check_audit",
     "all_visits",
     "record_grading",
     "record_gradings",
-    "record_role_change",
     "like_pattern",
 ]
 
@@ -398,11 +399,16 @@ def record_gradings(gradings: list[tuple[GradeResult, str]], *, subject: str | N
                          weights_sha256=grade.model.sha256, input_sha256=input_sha256, user=user)
 
 
-def record_role_change(subject_user: str, roles: list[str] | tuple[str, ...], *, previous: list[str] | tuple[str, ...] | None = None,
-                       user: str | None = None) -> None:
-    """Note that an admin (``user``) gave ``subject_user`` the ``roles`` (an admin action, audited
-    like backup and restore; the roles table itself belongs to the sign-in code)."""
-    with write_session() as s:
-        audit.append(s, "role_change", {"user": subject_user, "roles": sorted(roles),
-                                        "previous": sorted(previous) if previous is not None else None},
-                     subject=f"user:{subject_user}"[:64], user=user)
+def audit_events(limit: int = 200) -> list[dict[str, Any]]:
+    """The latest ``limit`` audit events, newest first: when, what, who, about whom (a pseudonymous
+    reference such as ``patient:12``, never an identifier), and the start of the seal."""
+    with read_session() as s:
+        rows = s.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(max(1, int(limit))))
+        return [{"id": e.id, "at": e.at, "action": e.action, "user": e.user, "subject": e.subject,
+                 "model_id": e.model_id, "seal": (e.hash or "")[:16]} for e in rows]
+
+
+def check_audit() -> "audit.ChainReport":
+    """Verify the whole audit chain under the configured key (what ``db check`` prints)."""
+    with read_session() as s:
+        return audit.verify_chain(s)

@@ -128,3 +128,17 @@ def test_a_signed_in_user_gets_their_roles_and_subject():
 def test_a_signed_in_user_without_a_role_or_subject_gets_nothing():
     assert decide_access("0.0.0.0", AUTH, {"is_logged_in": True, "sub": "x", "roles": []}).capabilities == frozenset()
     assert decide_access("0.0.0.0", AUTH, {"is_logged_in": True, "roles": ["admin"]}).capabilities == frozenset()
+
+
+def test_roles_granted_in_the_registry_add_to_the_claims_and_unknown_names_grant_nothing():
+    user = {"is_logged_in": True, "sub": "dr.lee", "name": "Dr Lee", "roles": ["demo"]}
+    access = decide_access("0.0.0.0", AUTH, user, granted=["clinician", "superuser"])
+    assert access.roles == {Role.DEMO, Role.CLINICIAN} and access.can(Capability.RECORDS)
+    assert not access.can(Capability.USER_ROLES)
+    # Granted roles never reach a visitor who has not signed in.
+    assert decide_access("0.0.0.0", AUTH, None, granted=["admin"]).capabilities == frozenset()
+
+
+def test_only_admins_open_the_admin_page():
+    assert page_allowed("admin", capabilities_of([Role.ADMIN]))
+    assert not page_allowed("admin", capabilities_of([Role.CLINICIAN, Role.DEMO]))

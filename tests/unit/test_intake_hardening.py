@@ -78,3 +78,44 @@ def test_views_escape_override_reasons():
                          ("views/risk.py", "reason=escape_markdown(override[1])"),
                          ("ui/record.py", "reason=escape_markdown(current[1])")):
         assert needle in (root / path).read_text(encoding="utf-8"), path
+
+
+def _gradable_film(tmp_path, burned: str) -> "Path":
+    ds = base_dataset(reference_knee(224, 224))
+    ds.BurnedInAnnotation = burned
+    path = tmp_path / f"knee_{burned}.dcm"
+    path.write_bytes(to_bytes(ds))
+    return path
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_cli_report_writes_no_pdf_of_a_burned_in_film_unless_confirmed(tmp_path, capsys, lang):
+    from kneeai.__main__ import main
+    from kneeai.i18n import t
+
+    film = _gradable_film(tmp_path, "YES")
+    pdf, js = tmp_path / "out.pdf", tmp_path / "out.json"
+    assert main(["--lang", lang, "report", str(film), "--pdf", str(pdf), "--json", str(js), "--no-heatmap"]) == 1
+    assert t("cli.report.burned_in", lang) in capsys.readouterr().err
+    assert not pdf.exists() and js.exists()  # the JSON carries no image
+    assert main(["report", str(film), "--pdf", str(pdf), "--no-heatmap", "--confirm-burned-in"]) == 0
+    assert pdf.read_bytes().startswith(b"%PDF")
+    plain = _gradable_film(tmp_path, "NO")
+    assert main(["report", str(plain), "--pdf", str(tmp_path / "plain.pdf"), "--no-heatmap"]) == 0
+
+
+def test_a_report_bundle_keeps_the_row_of_a_burned_in_film_but_makes_its_pdf_only_when_confirmed(tmp_path):
+    import zipfile
+
+    from kneeai.archive.bundle import BatchItem, run_batch
+    from kneeai.i18n import t
+
+    items = [BatchItem("a.dcm", _gradable_film(tmp_path, "YES").read_bytes()),
+             BatchItem("b.dcm", _gradable_film(tmp_path, "NO").read_bytes())]
+    result = run_batch(items, heatmap=False)
+    rows = list(csv.DictReader(io.StringIO(result.csv_text)))
+    assert len(rows) == 2 and rows[0]["model_grade"] != "" and rows[0]["error"] == t("batch.burned_in_no_pdf", "en")
+    assert rows[1]["error"] == ""
+    assert [n.startswith("002_") for n in zipfile.ZipFile(io.BytesIO(result.zip_bytes)).namelist()] == [True]
+    confirmed = run_batch(items, heatmap=False, confirm_burned_in=True)
+    assert len(zipfile.ZipFile(io.BytesIO(confirmed.zip_bytes)).namelist()) == 2

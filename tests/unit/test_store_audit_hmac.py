@@ -192,7 +192,9 @@ def test_backup_restore_and_role_change_are_audit_events(tmp_path, monkeypatch, 
     assert restored["file"] == "backup.db" and restored["backup_events"] == 5
     assert (restored["replaced_events"], restored["replaced_head"]) == before_restore and rows[-1]["user"] == "admin.ann"
     assert restored["sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
-    registry.record_role_change("dr.lee", ["clinician"], previous=[], user="admin.ann")
+    from kneeai.store.users import set_user_roles
+
+    set_user_roles("dr.lee", ["clinician"], user="admin.ann")
     rows = _rows()
     assert rows[-1]["action"] == "role_change" and json.loads(rows[-1]["output_json"]) == {
         "user": "dr.lee", "roles": ["clinician"], "previous": []}

@@ -79,8 +79,10 @@ def test_v1_database_upgrades_and_keeps_everything(with_version_table):
     cols = {r[1] for r in con.execute("PRAGMA table_info(knee_images)")}
     versions = [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY version")]
     triggers = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     con.close()
     assert {"mm_per_pixel", "heatmap_png"} <= cols and versions == list(range(1, LATEST + 1))
+    assert "user_roles" in tables  # schema v4
     assert triggers == {"audit_no_update", "audit_no_delete"}
     # New work uses the new columns, and the old chain continues.
     vid = registry.save_visit(1, "2026-01-02", "R", "8" * 64, None, fake_grade(4), mm_per_pixel=0.25)
