@@ -9,7 +9,7 @@ import streamlit as st
 from kneeai.auth import Access, AccessMode
 from kneeai.i18n import LANGUAGE_NAMES, LANGUAGES, t
 from ui.auth import account_panel, current_access, no_role_page, page_allowed_now, refuse_page, sign_in_page
-from ui.navigation import DEFAULT_PAGE, PAGES
+from ui.navigation import PAGES
 from ui.state import Key, get, lang, put
 
 

@@ -18,6 +18,10 @@ python -m pip install -q -r requirements-dev.txt || exit 1
 python -m pip install -q --no-deps -e . || exit 1
 # The layering contract in pyproject.toml ([tool.importlinter]): no upward import, no cycle.
 lint-imports --no-cache || { echo "import layering broken (lint-imports)" >&2; exit 1; }
+# Undefined names and syntax errors (pyflakes F, E9): a release tool that only runs by hand once
+# crashed on a name lost in a refactor.
+ruff check --no-cache --select F,E9 --output-format concise kneeai views ui tests app.py \
+    || { echo "undefined or unused names (ruff F)" >&2; exit 1; }
 # A real OpenID provider on loopback for the sign-in tests (tests/e2e/test_browser_signin.py).
 source scripts/services/oidc.sh && oidc_start || exit 1
 trap oidc_stop EXIT

@@ -30,19 +30,14 @@ score above 1 is exactly a rejection; ``reason`` is the i18n key of the first fa
 """
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from kneeai.imaging.joint import find_joint_row
-
 from kneeai.config import SETTINGS
+from kneeai.imaging.joint import find_joint_row
 from kneeai.io import appearance
 from kneeai.schemas import GateResult, KneeCrop, Radiograph
 
@@ -58,7 +53,6 @@ __all__ = [
     "load_gate",
     "features",
     "fit_density",
-    "main",
 ]
 
 log = logging.getLogger(__name__)

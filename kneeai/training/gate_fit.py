@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from kneeai.config import SETTINGS
-from kneeai.grading.gate import (GATE_FILE, VAL_QUANTILE, FeatureDensity, check, features, fit_density)
-from kneeai.schemas import KneeCrop
+from kneeai.grading import gate as gate_module
+from kneeai.grading.gate import GATE_FILE, VAL_QUANTILE, FeatureDensity, check, features, fit_density, load_gate
+from kneeai.io import appearance
+from kneeai.schemas import GateResult, KneeCrop, Radiograph
 
 __all__ = ["main"]
 
@@ -105,7 +107,7 @@ def _fit(args: argparse.Namespace) -> int:
     }
     if out.resolve().parent == SETTINGS.weights_dir.resolve():
         register(out.name, meta)
-    _GATES.clear()
+    gate_module._GATES.clear()  # the next load_gate reads the new file
     print(json.dumps({**meta, "seconds": round(time.time() - t0, 1)}, indent=1))
     return 0
 

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from kneeai.__main__ import main
-from kneeai.archive import output as archive_output
 from kneeai.archive import run as archive_run
 from kneeai.archive.output import CSV_NAME, MANIFEST, PARQUET_DIR, SUMMARY, ArchiveOutput
 from kneeai.archive.rows import COLUMNS

@@ -80,7 +80,7 @@ def test_views_escape_override_reasons():
         assert needle in (root / path).read_text(encoding="utf-8"), path
 
 
-def _gradable_film(tmp_path, burned: str) -> "Path":
+def _gradable_film(tmp_path, burned: str):
     ds = base_dataset(reference_knee(224, 224))
     ds.BurnedInAnnotation = burned
     path = tmp_path / f"knee_{burned}.dcm"

@@ -20,5 +20,6 @@ def test_wildcards_in_a_query_are_matched_literally():
     assert found("%") == {c.id}
     assert found("k\\s") == {e.id}
     assert found("Smith") == {c.id, d.id}
+    assert found("WangXLi") == {b.id}
     assert registry.search_patients("%") == []  # pseudonyms (KN-XXXXXX) hold no "%"
     assert registry.like_pattern("a%b_c\\") == "%a\\%b\\_c\\\\%"
