@@ -12,6 +12,19 @@ __all__ = ["Settings", "SETTINGS", "PACKAGE_ROOT", "REPO_ROOT", "database_url"]
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
+STREAMLIT_CONFIG = REPO_ROOT / ".streamlit" / "config.toml"
+DEFAULT_UPLOAD_MB = 50
+
+
+def _upload_mb() -> int:
+    """Streamlit's ``server.maxUploadSize`` (MB), the one home of the upload cap: the library and
+    the command line refuse a larger file too, so the app and the CLI accept the same films."""
+    import tomllib
+
+    try:
+        return int(tomllib.loads(STREAMLIT_CONFIG.read_text(encoding="utf-8"))["server"]["maxUploadSize"])
+    except (OSError, KeyError, TypeError, ValueError, tomllib.TOMLDecodeError):
+        return DEFAULT_UPLOAD_MB
 
 
 @dataclass(frozen=True)
@@ -32,7 +45,7 @@ class Settings:
     # Decompression-bomb guard: a 43x35 cm detector at 0.1 mm is ~15 MP; 80 MP leaves room
     # for stitched long-leg films while refusing crafted headers.
     max_pixels: int = 80_000_000
-    max_upload_mb: int = 50
+    max_upload_mb: int = field(default_factory=_upload_mb)
     # A report bundle (a PDF per knee, kept for download) takes at most this many files and bytes;
     # larger sets go to the archive mode (`batch --out`), which streams to disk.
     max_batch_files: int = 200

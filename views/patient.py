@@ -10,7 +10,7 @@ import streamlit as st
 from kneeai.errors import KneeAIError
 from kneeai.grading.wording import grade_name
 from kneeai.i18n import t
-from kneeai.imaging.jsw import DETECTABLE_CHANGE_MM, NOISE_RANGE_MM, JSW_SD_MM, compare_min_jsw, jsw_profile
+from kneeai.imaging.jsw import DETECTABLE_CHANGE_MM, NOISE_RANGE_MM, JSW_SD_MM, compare_visit_crops
 from kneeai.report.charts import TIMELINE_HORIZON, jsw_figure, timeline_figure
 from kneeai.report.markdown import escape_markdown
 from kneeai.store import registry
@@ -160,18 +160,16 @@ def _jsw(a: registry.VisitRecord, b: registry.VisitRecord) -> None:
     if a.mm_per_pixel is None or b.mm_per_pixel is None or a.crop_png is None or b.crop_png is None:
         st.caption(tr("patient.jsw_unavailable"))
         return
-    pa = jsw_profile(a.crop_pixels(), a.mm_per_pixel, a.laterality)
-    pb = jsw_profile(b.crop_pixels(), b.mm_per_pixel, b.laterality)
-    st.plotly_chart(jsw_figure([(a.visit_date.isoformat(), pa), (b.visit_date.isoformat(), pb)], lang()), width="stretch", key="jsw")
-    use_medial = pa.medial_min_mm is not None and pb.medial_min_mm is not None
-    before, after = (pa.medial_min_mm, pb.medial_min_mm) if use_medial else (pa.min_mm, pb.min_mm)
-    change, real = compare_min_jsw(before, after)
-    if change is None:
+    c = compare_visit_crops(a.crop_pixels(), a.mm_per_pixel, a.laterality, b.crop_pixels(), b.mm_per_pixel, b.laterality)
+    st.plotly_chart(jsw_figure([(a.visit_date.isoformat(), c.before), (b.visit_date.isoformat(), c.after)], lang()),
+                    width="stretch", key="jsw")
+    if c.change_mm is None:
         st.caption(tr("patient.jsw_not_found"))
         return
-    where = tr("patient.jsw_medial" if use_medial else "patient.jsw_overall")
-    st.markdown(tr("patient.jsw_change", where=where, before=f"{before:.1f}", after=f"{after:.1f}", change=f"{change:+.1f}"))
-    st.caption(tr("patient.jsw_beyond_noise" if real else "patient.jsw_within_noise", threshold=f"{DETECTABLE_CHANGE_MM:.1f}",
+    where = tr(f"patient.jsw_{c.compartment}")
+    st.markdown(tr("patient.jsw_change", where=where, before=f"{c.before_mm:.1f}", after=f"{c.after_mm:.1f}",
+                   change=f"{c.change_mm:+.1f}"))
+    st.caption(tr("patient.jsw_beyond_noise" if c.beyond_noise else "patient.jsw_within_noise", threshold=f"{DETECTABLE_CHANGE_MM:.1f}",
                   sd_low=JSW_SD_MM[0], sd_high=JSW_SD_MM[1], low=NOISE_RANGE_MM[0], high=NOISE_RANGE_MM[1]))
 
 

@@ -10,6 +10,7 @@ import streamlit as st
 from kneeai.errors import InvalidClinicalInput, KneeAIError
 from kneeai.i18n import t
 from kneeai.report.markdown import escape_markdown
+from kneeai.report.summary import KL_SOURCES, kl_in_force
 from kneeai.schemas import KL_GRADES
 from kneeai.survival.charts import contributions_figure, survival_figure
 from kneeai.survival.risk import (
@@ -62,7 +63,7 @@ if override:
     source = "override"
     st.info(tr("risk.override_in_force", grade=override[0], reason=escape_markdown(override[1]) or "—"), icon=":material/edit_note:")
 else:
-    options = ["image", "typed"] if grade is not None else ["typed"]
+    options = list(KL_SOURCES) if grade is not None else ["typed"]
     wanted = clinical.get("kl_source", "image")
     source = st.radio(tr("risk.kl_source"), options, index=options.index(wanted) if wanted in options else 0,
                       format_func=lambda s: t(f"risk.kl_source.{s}", language), horizontal=True, key="risk_kl_source")
@@ -79,9 +80,8 @@ if source == "typed":
     clinical["kl_grade"] = kl_typed
 put(Key.CLINICAL, clinical)
 
-values = {"age": age, "sex": sex, "bmi": bmi, "womac_pain": pain,
-          "kl_grade": override[0] if source == "override" else (kl_typed if source == "typed" else None)}
-probabilities = tuple(grade.probabilities) if source == "image" and grade is not None else None
+kl, probabilities = kl_in_force(grade, override, kl_typed, source)
+values = {"age": age, "sex": sex, "bmi": bmi, "womac_pain": pain, "kl_grade": kl}
 _, problems = check_fields(values)
 if not problems and values["kl_grade"] is None and probabilities is None:
     problems = [InvalidClinicalInput("error.missing_clinical", field="kl_grade")]

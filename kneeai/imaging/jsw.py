@@ -19,7 +19,8 @@ import numpy as np
 
 from kneeai.imaging.joint import find_joint_row
 
-__all__ = ["JSWProfile", "jsw_profile", "compare_min_jsw", "JSW_SD_MM", "DETECTABLE_CHANGE_MM"]
+__all__ = ["JSWProfile", "JSWComparison", "jsw_profile", "compare_min_jsw", "compare_visit_crops", "JSW_SD_MM",
+           "DETECTABLE_CHANGE_MM"]
 
 JSW_SD_MM: tuple[float, float] = (0.1, 0.3)  # published test-retest SD of minimum JSW
 NOISE_RANGE_MM: tuple[float, float] = (0.3, 0.7)  # smallest detectable change reported in the literature
@@ -113,3 +114,31 @@ def compare_min_jsw(before: float | None, after: float | None) -> tuple[float | 
         return None, False
     change = after - before
     return change, abs(change) >= DETECTABLE_CHANGE_MM
+
+
+@dataclass(frozen=True)
+class JSWComparison:
+    """Two visits' joint-space widths: the profiles, and the minimum compared where it can be.
+
+    ``compartment`` is "medial" when both visits know the side (the medial compartment narrows
+    first in knee OA), else "overall"; ``change`` is None when a minimum was not found.
+    """
+
+    before: JSWProfile
+    after: JSWProfile
+    compartment: str
+    before_mm: float | None
+    after_mm: float | None
+    change_mm: float | None
+    beyond_noise: bool
+
+
+def compare_visit_crops(a_pixels: np.ndarray, a_mm_per_pixel: float, a_laterality: str | None,
+                        b_pixels: np.ndarray, b_mm_per_pixel: float, b_laterality: str | None) -> JSWComparison:
+    """The JSW comparison of two visits' knee crops (earlier first), as the Patient page shows it."""
+    pa = jsw_profile(a_pixels, a_mm_per_pixel, a_laterality)
+    pb = jsw_profile(b_pixels, b_mm_per_pixel, b_laterality)
+    medial = pa.medial_min_mm is not None and pb.medial_min_mm is not None
+    before, after = (pa.medial_min_mm, pb.medial_min_mm) if medial else (pa.min_mm, pb.min_mm)
+    change, real = compare_min_jsw(before, after)
+    return JSWComparison(pa, pb, "medial" if medial else "overall", before, after, change, real)

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Union
 
-from kneeai.errors import KneeAIError, UnreadableImage
+from kneeai.errors import ImageTooLarge, KneeAIError, UnreadableImage
 from kneeai.io.sniff import IMAGE_FORMATS, sniff_format
 from kneeai.schemas import Radiograph
 
@@ -67,22 +67,40 @@ def load_radiograph(source: RadiographSource) -> Radiograph:
         raise
 
 
+def _too_large(n_bytes: int) -> None:
+    from kneeai.config import SETTINGS
+
+    limit = SETTINGS.max_upload_mb * 2**20
+    if n_bytes > limit:
+        raise ImageTooLarge("intake.error.file_too_large", mb=round(n_bytes / 2**20, 1), limit_mb=SETTINGS.max_upload_mb)
+
+
 def _read_bytes(source: RadiographSource) -> bytes:
+    """The file's bytes, refused before reading when past the upload cap (the app's and the CLI's)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
+        _too_large(len(source))
         return bytes(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
+            _too_large(path.stat().st_size)
             return path.read_bytes()
         except OSError as exc:
             raise UnreadableImage("intake.error.cannot_open", path=str(path)) from exc
     if hasattr(source, "getvalue"):
-        return bytes(source.getvalue())
+        data = bytes(source.getvalue())
+        _too_large(len(data))
+        return data
     if hasattr(source, "read"):
         try:
             if getattr(source, "seekable", lambda: False)():
                 source.seek(0)
-            return bytes(source.read())
+            from kneeai.config import SETTINGS
+
+            # At most one byte past the cap, so a stream cannot fill memory before it is refused.
+            data = bytes(source.read(SETTINGS.max_upload_mb * 2**20 + 1))
+            _too_large(len(data))
+            return data
         except OSError as exc:
             raise UnreadableImage("intake.error.cannot_open", path=str(getattr(source, "name", "?"))) from exc
     raise TypeError(f"load_radiograph expects a path, bytes or a binary file object, not {type(source).__name__}")

@@ -23,6 +23,8 @@ __all__ = [
     "final_grade",
     "grade_source",
     "risk_input",
+    "kl_in_force",
+    "KL_SOURCES",
     "risk_with_override",
     "CLINICAL_FIELDS",
 ]
@@ -88,6 +90,21 @@ def summary_from_visit(visit: Any, *, include_identifiers: bool = False, lang: s
                          identifiers=identifiers, include_identifiers=include_identifiers, lang=lang)
 
 
+KL_SOURCES = ("image", "typed")  # where a grade for the risk models may come from, besides an override
+
+
+def kl_in_force(grade: GradeResult | None, override: tuple[int, str] | None = None, typed: Any = None,
+                source: str = "image") -> tuple[int | None, tuple[float, ...] | None]:
+    """``(kl_grade, kl_probabilities)`` for the risk models: a clinician's override is a definite
+    grade; else the grade the user typed, when they chose ``source="typed"``; else the image
+    grade's probabilities (the models mix them over KL 0-4). ``(None, None)`` when there is none."""
+    if override:
+        return int(override[0]), None
+    if source == "typed":
+        return (int(typed) if str(typed) in {str(k) for k in range(5)} else None), None
+    return None, (tuple(grade.probabilities) if grade is not None else None)
+
+
 def risk_input(clinical: dict[str, Any], grade: GradeResult, override: tuple[int, str] | None = None) -> RiskInput:
     """Clinical inputs plus the grade in force, checked by the risk stage's own rules.
 
@@ -99,9 +116,8 @@ def risk_input(clinical: dict[str, Any], grade: GradeResult, override: tuple[int
     values = {k: clinical.get(k) for k in CLINICAL_FIELDS}
     if isinstance(values.get("sex"), str):
         values["sex"] = values["sex"].strip().upper()
-    if override:
-        return risk_input_from_fields({**values, "kl_grade": int(override[0])})
-    return risk_input_from_fields(values, kl_probabilities=grade.probabilities)
+    kl, probabilities = kl_in_force(grade, override)
+    return risk_input_from_fields({**values, "kl_grade": kl}, kl_probabilities=probabilities)
 
 
 def _predict_risk(inputs: RiskInput) -> RiskResult:

@@ -75,3 +75,29 @@ def test_centre_benchmark_runs_on_a_small_split(tmp_path):
     assert rows["knees"] == 5
     assert 0.1 <= rows["box offset before (mean)"] <= 0.32
     assert rows["box offset after (mean)"] < rows["box offset before (mean)"]
+
+
+def _bilateral(films) -> Radiograph:
+    # Two knees side by side at one height, as on a standing AP film; the second is moved down
+    # by a whole knee so its own search cannot reach the joint.
+    left, right = films[0].pixels, films[1].pixels
+    film = np.concatenate([left, right], axis=1)
+    return Radiograph(pixels=np.pad(film, ((224, 224), (0, 0)), mode="reflect"), spacing_mm=None, laterality=None,
+                      source="test")
+
+
+def test_a_knee_boxed_far_below_its_partner_is_searched_again_from_the_partners_height(films):
+    from kneeai.grading.gate import load_gate
+    from kneeai.grading.weights import load_grader
+
+    grader = load_grader()
+    density = load_gate(grader)
+    film = _bilateral(films)
+    good = centre.centre_on_joint(film, CropBox(224 + PAD, PAD, 224, 224), "R", grader, density)
+    lost = centre.centre_on_joint(film, CropBox(224 + PAD + 224, 448 + PAD, 224, 224), "L", grader, density)
+    assert centre._row_offset(good.box, lost.box) > centre.PAIR_MAX_ROW_OFFSET
+    fixed = centre._pair_consistent(film, [good, lost], ["R", "L"], grader, density)
+    assert fixed[0] == good
+    assert abs(fixed[1].box.top - (224 + PAD)) <= 0.2 * 224 and fixed[1].score_after < lost.score_after
+    # Boxes already at one height are left as they are.
+    assert centre._pair_consistent(film, [good, good], ["R", "L"], grader, density) == [good, good]

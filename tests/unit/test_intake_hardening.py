@@ -119,3 +119,21 @@ def test_a_report_bundle_keeps_the_row_of_a_burned_in_film_but_makes_its_pdf_onl
     assert [n.startswith("002_") for n in zipfile.ZipFile(io.BytesIO(result.zip_bytes)).namelist()] == [True]
     confirmed = run_batch(items, heatmap=False, confirm_burned_in=True)
     assert len(zipfile.ZipFile(io.BytesIO(confirmed.zip_bytes)).namelist()) == 2
+
+
+def test_a_file_past_the_upload_cap_is_refused_before_it_is_read_by_path_bytes_or_stream(tmp_path, monkeypatch):
+    import tomllib
+
+    from kneeai.config import SETTINGS, STREAMLIT_CONFIG
+    from kneeai.errors import ImageTooLarge
+    from kneeai.i18n import t
+
+    # One home: the library's cap is Streamlit's own server.maxUploadSize.
+    assert SETTINGS.max_upload_mb == tomllib.loads(STREAMLIT_CONFIG.read_text())["server"]["maxUploadSize"]
+    monkeypatch.setattr("kneeai.config.SETTINGS", dataclasses.replace(SETTINGS, max_upload_mb=1))
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (2**20 + 10))
+    for source in (big, big.read_bytes(), io.BytesIO(big.read_bytes())):
+        with pytest.raises(ImageTooLarge) as err:
+            load_radiograph(source)
+        assert err.value.message("zh") == t("intake.error.file_too_large", "zh", mb=1.0, limit_mb=1)

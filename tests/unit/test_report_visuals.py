@@ -54,3 +54,28 @@ def test_jsw_change_within_noise_is_called_noise():
 def test_blank_image_gives_no_measurement():
     p = jsw_profile(np.full((224, 224), 0.5, np.float32), 0.5)
     assert p.min_mm is None and np.isnan(p.width_mm).all()
+
+
+def test_two_visits_compare_the_medial_minimum_when_both_know_the_side_else_the_overall_one():
+    from kneeai.imaging.jsw import compare_visit_crops
+
+    # A left knee: medial is on the image's left; its gap narrows from 5 mm to 3 mm.
+    c = compare_visit_crops(_knee(10, 14), 0.5, "L", _knee(6, 14), 0.5, "L")
+    assert c.compartment == "medial" and c.before_mm == pytest.approx(5.0, abs=0.5)
+    assert c.change_mm == pytest.approx(-2.0, abs=0.5) and c.beyond_noise
+    unknown = compare_visit_crops(_knee(10, 14), 0.5, "L", _knee(9, 14), 0.5, None)
+    assert unknown.compartment == "overall" and unknown.change_mm == pytest.approx(-0.5, abs=0.5)
+    assert not unknown.beyond_noise
+
+
+def test_the_grade_the_risk_models_get_follows_one_rule():
+    from types import SimpleNamespace
+
+    from kneeai.report.summary import kl_in_force
+
+    graded = SimpleNamespace(probabilities=(0.1, 0.2, 0.4, 0.2, 0.1))
+    assert kl_in_force(graded, (3, "lateral view"), 1, "typed") == (3, None)  # an override wins
+    assert kl_in_force(graded, None, "2", "typed") == (2, None)
+    assert kl_in_force(graded, None, "seven", "typed") == (None, None)  # not a grade: none, never a guess
+    assert kl_in_force(graded, None, 2, "image") == (None, (0.1, 0.2, 0.4, 0.2, 0.1))
+    assert kl_in_force(None, None, None, "image") == (None, None)

@@ -1,0 +1,35 @@
+"""bench films: the comparison of a film's knees before and after an acquisition change."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from PIL import Image
+
+from kneeai.bench import films as bench_films
+from tests.conftest import ROOT
+
+EXAMPLES = sorted((ROOT / "examples" / "knees").glob("*.webp"))
+
+
+def _film_folder(tmp_path):
+    # Two standing knees side by side with shafts above and below, as a bilateral AP film.
+    knees = [np.asarray(Image.open(p).convert("L"), np.float32) for p in EXAMPLES[:2]]
+    film = np.pad(np.concatenate(knees, axis=1), ((300, 300), (40, 40)), mode="reflect")
+    folder = tmp_path / "films"
+    folder.mkdir()
+    Image.fromarray(film.astype(np.uint8)).save(folder / "bilateral.png")
+    Image.fromarray(film[:, ::-1].astype(np.uint8)).save(folder / "mirrored.png")
+    return folder
+
+
+def test_an_unchanged_film_is_graded_the_same_and_a_change_is_compared_knee_by_knee(tmp_path, monkeypatch):
+    monkeypatch.setitem(bench_films.FILM_CHANGES, "identity", lambda x: x.copy())
+    args = argparse.Namespace(films=_film_folder(tmp_path), limit=0, changes=["identity", "jpeg_quality_50"])
+    result = bench_films.run(args)
+    given, same, jpeg = result["rows"]
+    assert given["run"] == "as given" and given["films"] == 2 and given["knees"] == 4
+    assert result["detail"]["as given"]["films_by_knees"] == {"2": 2}
+    assert same["same_knee_count"] == 1.0 and same["same_grade"] == 1.0 and same["refused_changed"] == 0.0
+    assert same["mean_abs_expected_grade_change"] == 0.0
+    assert jpeg["run"] == "jpeg_quality_50" and 0.0 <= jpeg["same_grade"] <= 1.0
