@@ -115,10 +115,22 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
         box = crop_box(rad, grader)  # the whole image when square
         return [LocatedKnee(1, crop_knee(rad, box, rad.laterality), box, rad.laterality,
                             "dicom" if rad.laterality else None)]
-    boxes = centred_knee_boxes(rad, as_film=True, grader=grader)
+    # Knees are found and cropped on the film without its blank margins (imaging/border.py); their
+    # boxes are then given in the whole film's pixels.
+    from dataclasses import replace
+
+    from kneeai.imaging.border import content_box
+
+    inner = content_box(rad.pixels)
+    film = rad if inner == CropBox(0, 0, *rad.shape) else replace(
+        rad, pixels=rad.pixels[inner.top : inner.top + inner.height, inner.left : inner.left + inner.width])
+    boxes = centred_knee_boxes(film, as_film=True, grader=grader)
     source = _side_source(rad, len(boxes))
-    return [LocatedKnee(i, crop_knee(rad, box, lat), box, lat, source if lat else None)
-            for i, (box, lat) in enumerate(boxes, start=1)]
+    out = []
+    for i, (box, lat) in enumerate(boxes, start=1):
+        on_film = CropBox(box.top + inner.top, box.left + inner.left, box.height, box.width)
+        out.append(LocatedKnee(i, replace(crop_knee(film, box, lat), box=on_film), on_film, lat, source if lat else None))
+    return out
 
 
 def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, grader=None,
