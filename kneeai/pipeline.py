@@ -32,6 +32,8 @@ __all__ = [
     "GradedKnee",
     "GradedFile",
     "knees",
+    "film_view",
+    "crop_on_film",
     "grade_radiographs",
     "grade_radiograph",
     "iter_graded",
@@ -115,22 +117,43 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
         box = crop_box(rad, grader)  # the whole image when square
         return [LocatedKnee(1, crop_knee(rad, box, rad.laterality), box, rad.laterality,
                             "dicom" if rad.laterality else None)]
-    # Knees are found and cropped on the film without its blank margins (imaging/border.py); their
-    # boxes are then given in the whole film's pixels.
-    from dataclasses import replace
-
-    from kneeai.imaging.border import content_box
-
-    inner = content_box(rad.pixels)
-    film = rad if inner == CropBox(0, 0, *rad.shape) else replace(
-        rad, pixels=rad.pixels[inner.top : inner.top + inner.height, inner.left : inner.left + inner.width])
+    film, inner = film_view(rad)
     boxes = centred_knee_boxes(film, as_film=True, grader=grader)
     source = _side_source(rad, len(boxes))
     out = []
     for i, (box, lat) in enumerate(boxes, start=1):
         on_film = CropBox(box.top + inner.top, box.left + inner.left, box.height, box.width)
-        out.append(LocatedKnee(i, replace(crop_knee(film, box, lat), box=on_film), on_film, lat, source if lat else None))
+        out.append(LocatedKnee(i, _with_box(crop_knee(film, box, lat), on_film), on_film, lat, source if lat else None))
     return out
+
+
+def _with_box(crop: KneeCrop, box: CropBox) -> KneeCrop:
+    from dataclasses import replace
+
+    return replace(crop, box=box)
+
+
+def film_view(rad: Radiograph) -> tuple[Radiograph, CropBox]:
+    """The film the knees are found and cut on: ``rad`` without its blank margins
+    (:mod:`kneeai.imaging.border`), and where that lies on ``rad``."""
+    from dataclasses import replace
+
+    from kneeai.imaging.border import content_box
+
+    inner = content_box(rad.pixels)
+    if inner == CropBox(0, 0, *rad.shape):
+        return rad, inner
+    return replace(rad, pixels=rad.pixels[inner.top : inner.top + inner.height, inner.left : inner.left + inner.width]), inner
+
+
+def crop_on_film(rad: Radiograph, box: CropBox, laterality: Laterality | None) -> KneeCrop:
+    """The crop of ``box`` (in ``rad``'s pixels, e.g. a box the user moved) cut exactly as
+    :func:`knees` cuts its own boxes: on the film without its blank margins."""
+    from kneeai.imaging.crop import crop_knee
+
+    film, inner = film_view(rad)
+    inside = CropBox(box.top - inner.top, box.left - inner.left, box.height, box.width)
+    return _with_box(crop_knee(film, inside, laterality), box)
 
 
 def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, grader=None,

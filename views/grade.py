@@ -11,7 +11,6 @@ from kneeai.errors import KneeAIError, NotAKnee
 from kneeai.grading.charts import probability_figure
 from kneeai.grading.predict import grade
 from kneeai.grading.wording import grade_sentence, uncertainty_level
-from kneeai.imaging.crop import crop_knee
 from kneeai.imaging.localize import is_single_knee
 from kneeai.imaging.draw import film_with_boxes
 from kneeai.io import load_radiograph
@@ -79,15 +78,15 @@ def _describe(rad: Radiograph) -> None:
 
 
 def _box_editor(rad: Radiograph) -> list[tuple[CropBox, str | None]]:
-    """Sliders for each knee box, pre-placed by the automatic guess; the user confirms laterality."""
-    from kneeai.grading.centre import centred_knee_boxes
+    """Sliders for each knee box, pre-placed by the pipeline's own boxes; the user confirms laterality."""
+    from kneeai.pipeline import knees
 
     h, w = rad.shape
     cached = get(Key.KNEE_BOXES)
     if not cached or cached[0] != rad.sha256:
         # Once per film: about a second of network passes per knee.
         with st.spinner(tr("grade.centring")):
-            cached = (rad.sha256, centred_knee_boxes(rad, as_film=True, grader=grader()))
+            cached = (rad.sha256, [(k.box, k.laterality) for k in knees(rad, "film", grader())])
         put(Key.KNEE_BOXES, cached)
     guesses = cached[1]
     st.info(tr("grade.place_boxes"), icon=":material/pan_tool:")
@@ -164,14 +163,20 @@ if rad is not None:
     if kind == "single":
         default = LATERALITY_OPTIONS.index(rad.laterality) if rad.laterality in LATERALITY_OPTIONS else 0
         lat = st.radio(tr("grade.laterality"), LATERALITY_OPTIONS, index=default, format_func=LAT_LABELS.get, horizontal=True, key="lat_single")
-        crops = [crop_knee(rad, None, lat)]
+        from dataclasses import replace
+
+        from kneeai.pipeline import knees
+
         previous = get(Key.CROPS)
         if previous is None or previous[0].laterality != lat:
-            _grade_crops(crops)
+            # The pipeline's crop of a one-knee image (a wider crop squared on the joint), with the side chosen.
+            _grade_crops([replace(knees(rad, "crop", grader())[0].crop, laterality=lat)])
     else:
         chosen = _box_editor(rad)
         if st.button(tr("grade.run"), type="primary"):
-            _grade_crops([crop_knee(rad, box, lat) for box, lat in chosen])
+            from kneeai.pipeline import crop_on_film
+
+            _grade_crops([crop_on_film(rad, box, lat) for box, lat in chosen])
 
     errors: dict[int, KneeAIError] = get("grade_errors", {}) or {}
     for i, exc in errors.items():

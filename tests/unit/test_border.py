@@ -46,3 +46,12 @@ def test_a_black_border_moves_the_boxes_by_its_width_and_leaves_the_crops_alone(
         assert (b.box.top - a.box.top, b.box.left - a.box.left) == (64, 64) and b.box.height == a.box.height
         assert b.crop.box == b.box
         assert np.abs(a.crop.pixels - b.crop.pixels).max() < 1e-5
+
+
+def test_a_box_the_user_keeps_is_cut_exactly_as_the_pipeline_cut_it():
+    from kneeai.pipeline import crop_on_film
+
+    rad = Radiograph(pixels=np.pad(_film(), 50, constant_values=1.0), spacing_mm=None, laterality=None, source="test")
+    for k in knees(rad, "film"):
+        again = crop_on_film(rad, k.box, k.laterality)
+        assert again.box == k.box and np.array_equal(again.pixels, k.crop.pixels)
