@@ -24,12 +24,15 @@ def _film_folder(tmp_path):
 
 
 def test_an_unchanged_film_is_graded_the_same_and_a_change_is_compared_knee_by_knee(tmp_path, monkeypatch):
-    monkeypatch.setitem(bench_films.FILM_CHANGES, "identity", lambda x: x.copy())
-    args = argparse.Namespace(films=_film_folder(tmp_path), limit=0, changes=["identity", "jpeg_quality_50"])
+    monkeypatch.setitem(bench_films.FILM_CHANGES, "identity", bench_films.Change(lambda r: r, bench_films._same_place))
+    args = argparse.Namespace(data=_film_folder(tmp_path), limit=0, changes=["identity", "black_border_10pct"], per_film=False)
     result = bench_films.run(args)
-    given, same, jpeg = result["rows"]
+    given, same, border = result["rows"]
     assert given["run"] == "as given" and given["films"] == 2 and given["knees"] == 4
     assert result["detail"]["as given"]["films_by_knees"] == {"2": 2}
     assert same["same_knee_count"] == 1.0 and same["same_grade"] == 1.0 and same["refused_changed"] == 0.0
-    assert same["mean_abs_expected_grade_change"] == 0.0
-    assert jpeg["run"] == "jpeg_quality_50" and 0.0 <= jpeg["same_grade"] <= 1.0
+    assert same["box_offset_p50"] == same["box_offset_p90"] == 0.0
+    # A black border is trimmed: the boxes land on the same anatomy, mapped back through the border.
+    assert border["run"] == "black_border_10pct" and border["same_knee_count"] == 1.0
+    assert border["box_offset_p90"] < 0.1  # the bar: within 10% of a box side
+    assert [f["knees"] for f in result["per_film"]] == [2, 2]
