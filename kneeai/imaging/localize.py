@@ -11,9 +11,9 @@ larger film:
    vertical middle of the leg, where radiographers centre a knee film.
 4. The box is a square of :data:`_BOX_PER_LEG_WIDTH` leg widths, an anatomical standard, so the
    crop looks the same to the grader whatever the film's size or pixel spacing. The spacing, where
-   the DICOM has one, is used for millimetres and as a check only: when the leg-width box is not a
-   plausible size in millimetres (:data:`PLAUSIBLE_BOX_MM`, a leg found wrongly), the box is
-   SETTINGS.crop_mm instead.
+   the DICOM has one, is used for millimetres only: an exported film's header may carry the
+   detector's spacing although the image was resampled, and a box sized from it once covered the
+   whole film (``python -m kneeai.bench films``: 225 of 251 knees refused as a DICOM with a spacing).
 
 Laterality: a PA or AP film is displayed as if facing the patient, so the patient's right knee
 is on the viewer's left, unless PatientOrientation says the columns run towards the patient's
@@ -26,7 +26,6 @@ from __future__ import annotations
 import numpy as np
 
 from kneeai.config import SETTINGS
-from kneeai.imaging.crop import box_for_physical_size
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
 __all__ = ["guess_knee_boxes", "fit_on_film", "ANALYSIS_SIDE"]
@@ -39,8 +38,6 @@ SQUARE_ASPECT = 1.35
 # A square of this many leg widths when the pixel spacing is unknown: a leg at the knee is about
 # 120 mm wide including soft tissue and the crop is SETTINGS.crop_mm (140 mm).
 _BOX_PER_LEG_WIDTH = 1.2
-# A knee box outside this many millimetres is not one knee's leg width (a film with a spacing only).
-PLAUSIBLE_BOX_MM = (90.0, 220.0)
 
 
 def is_single_knee(rad: Radiograph) -> bool:
@@ -173,8 +170,6 @@ def _box(rad: Radiograph, row: int, col: int, leg_width_px: float) -> CropBox:
     h, w = rad.shape
     side = int(min(max(_BOX_PER_LEG_WIDTH * leg_width_px, 16), h, w))
     box = CropBox(top=row - side // 2, left=col - side // 2, height=side, width=side)
-    if rad.spacing_mm is not None and not PLAUSIBLE_BOX_MM[0] <= side * rad.spacing_mm[0] <= PLAUSIBLE_BOX_MM[1]:
-        box = box_for_physical_size(rad, row, col, SETTINGS.crop_mm) or box
     return fit_on_film(rad, box)
 
 
