@@ -103,7 +103,7 @@ def _box_editor(rad: Radiograph) -> list[tuple[CropBox, str | None]]:
             default = LATERALITY_OPTIONS.index(lat) if lat in LATERALITY_OPTIONS else 0
             lat_choice = st.radio(tr("grade.laterality"), LATERALITY_OPTIONS, index=default, format_func=LAT_LABELS.get, horizontal=True, key=f"lat_{i}")
             chosen.append((CropBox(cy - side // 2, cx - side // 2, side, side), lat_choice))
-    st.image(film_with_boxes(rad.pixels, [b for b, _ in chosen], [tr("grade.knee_n", n=i + 1) for i in range(n)]), caption=tr("grade.boxes_caption"))
+    st.image(film_with_boxes(rad.pixels, [b for b, _ in chosen], [f"#{i + 1}" for i in range(n)]), caption=tr("grade.boxes_caption"))
     return chosen
 
 

@@ -118,7 +118,7 @@ def _show_graded(ref: FilmRef, graded: GradedFilm, study: StudySummary) -> None:
                       expected=f"{k.result.expected_grade:.2f}")
             st.markdown(f"**{line}**")
     st.image(film_with_boxes(graded.film.radiograph.pixels, [k.knee.box for k in graded.knees],
-                             [tr("grade.knee_n", n=k.knee.index) for k in graded.knees]), width=520)
+                             [f"#{k.knee.index}" for k in graded.knees]), width=520)
     stored = (get("pacs_stored") or {}).get(ref.sop_uid)
     if graded.graded and stored is None:
         confirm = st.checkbox(tr("pacs.store_confirm"), value=False, key=f"pacs_confirm_{ref.sop_uid}")
