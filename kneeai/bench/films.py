@@ -127,30 +127,25 @@ def _graded(rads: list) -> tuple[list, float]:
     return out, time.perf_counter() - t0
 
 
-def _reason(err) -> str:
-    return str(err.params.get("detail_key") or err.key)
-
-
 def _summary(graded: list) -> dict:
+    from kneeai.archive.rows import error_reason
+
     counts = Counter(len(g.knees) for g in graded if g.error is None)
     reasons: Counter[str] = Counter()
     for g in graded:
         if g.error is not None:
-            reasons[_reason(g.error)] += 1
+            reasons[error_reason(g.error)] += 1
         for k in g.knees:
             if k.result is None:
-                reasons[_reason(k.error)] += 1
+                reasons[error_reason(k.error)] += 1
     return {"knees": sum(len(g.knees) for g in graded), "films_by_knees": {str(k): v for k, v in sorted(counts.items())},
             "refused": sum(reasons.values()), "reasons": dict(reasons.most_common())}
 
 
 def _pair_offsets(graded: list) -> np.ndarray:
-    out = []
-    for g in graded:
-        if len(g.knees) == 2:
-            a, b = (k.knee.box for k in g.knees)
-            out.append(abs((a.top + a.height / 2) - (b.top + b.height / 2)) / ((a.height + b.height) / 2))
-    return np.array(out or [0.0])
+    from kneeai.grading.centre import row_offset
+
+    return np.array([row_offset(*(k.knee.box for k in g.knees)) for g in graded if len(g.knees) == 2] or [0.0])
 
 
 def run(args: argparse.Namespace) -> dict:

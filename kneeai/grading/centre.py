@@ -23,7 +23,7 @@ from kneeai.imaging.localize import fit_on_film, guess_knee_boxes
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
 __all__ = ["CentredBox", "centre_on_joint", "centred_knee_boxes", "crop_box", "COARSE_SHIFTS", "FINE_SHIFTS", "MIN_GAIN",
-           "PAIR_MAX_ROW_OFFSET"]
+           "PAIR_MAX_ROW_OFFSET", "row_offset"]
 
 # (row, column) shifts as fractions of the box side. The joint line is the localiser's main
 # uncertainty, so rows are searched further than columns.
@@ -135,7 +135,8 @@ def centre_on_joint(rad: Radiograph, box: CropBox, laterality: Laterality | None
 PAIR_MAX_ROW_OFFSET = 0.25
 
 
-def _row_offset(a: CropBox, b: CropBox) -> float:
+def row_offset(a: CropBox, b: CropBox) -> float:
+    """How far apart two boxes' centres stand vertically, in mean box sides."""
     return abs((a.top + a.height / 2) - (b.top + b.height / 2)) / ((a.height + b.height) / 2)
 
 
@@ -143,7 +144,7 @@ def _pair_consistent(rad: Radiograph, found: list[CentredBox], lats, grader, den
     """Search again, from its partner's height, for the knee of a bilateral film whose box stands
     far above or below the other's; keep whichever box looks more like a joint-centred crop."""
     a, b = found
-    if a.score_after is None or b.score_after is None or _row_offset(a.box, b.box) <= PAIR_MAX_ROW_OFFSET:
+    if a.score_after is None or b.score_after is None or row_offset(a.box, b.box) <= PAIR_MAX_ROW_OFFSET:
         return found
     worse = 0 if a.score_after > b.score_after else 1
     bad, anchor = found[worse], found[1 - worse]

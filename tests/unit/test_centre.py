@@ -95,7 +95,7 @@ def test_a_knee_boxed_far_below_its_partner_is_searched_again_from_the_partners_
     film = _bilateral(films)
     good = centre.centre_on_joint(film, CropBox(224 + PAD, PAD, 224, 224), "R", grader, density)
     lost = centre.centre_on_joint(film, CropBox(224 + PAD + 224, 448 + PAD, 224, 224), "L", grader, density)
-    assert centre._row_offset(good.box, lost.box) > centre.PAIR_MAX_ROW_OFFSET
+    assert centre.row_offset(good.box, lost.box) > centre.PAIR_MAX_ROW_OFFSET
     fixed = centre._pair_consistent(film, [good, lost], ["R", "L"], grader, density)
     assert fixed[0] == good
     assert abs(fixed[1].box.top - (224 + PAD)) <= 0.2 * 224 and fixed[1].score_after < lost.score_after
