@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kneeai.imaging.localize import ANALYSIS_SIDE, downsample
 from kneeai.schemas import CropBox
 
 __all__ = ["content_box", "BLANK_SPREAD", "MAX_BORDER_SHARE"]
@@ -20,7 +21,6 @@ BLANK_SPREAD = 0.03
 # Never trim more than this share of a side from one edge: a film that is mostly blank is left
 # for the gate to judge.
 MAX_BORDER_SHARE = 0.4
-_ANALYSIS_SIDE = 512
 
 
 def _blank_run(spread: np.ndarray) -> int:
@@ -37,9 +37,9 @@ def content_box(pixels: np.ndarray) -> CropBox:
     Rows and columns are trimmed in turns (a white strip along the top would otherwise keep the
     black margin at the side from looking blank), until nothing more comes off."""
     h, w = pixels.shape
-    f = max(1, int(np.ceil(max(h, w) / _ANALYSIS_SIDE)))
-    hh, ww = (h // f) * f, (w // f) * f
-    small = pixels[:hh, :ww].reshape(hh // f, f, ww // f, f).mean(axis=(1, 3), dtype=np.float32) if f > 1 else pixels
+    small, scale = downsample(pixels, ANALYSIS_SIDE)
+    f = int(scale)
+    hh, ww = small.shape[0] * f, small.shape[1] * f  # the rows and columns the blocks cover
     t = b = l = r = 0  # blank blocks at each edge
     for _ in range(4):
         view = small[t : small.shape[0] - b, l : small.shape[1] - r]

@@ -28,7 +28,7 @@ import numpy as np
 from kneeai.config import SETTINGS
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
-__all__ = ["guess_knee_boxes", "fit_on_film", "ANALYSIS_SIDE"]
+__all__ = ["guess_knee_boxes", "fit_on_film", "downsample", "ANALYSIS_SIDE"]
 
 # The search runs on a copy at most this many pixels per side: enough for a joint space of a few
 # millimetres on a 43 cm film, and fast.
@@ -55,7 +55,7 @@ def is_single_knee(rad: Radiograph) -> bool:
         return True
     if aspect > SETTINGS.single_knee_max_aspect or h > w:
         return False
-    small, _ = _downsample(rad.pixels, ANALYSIS_SIDE)
+    small, _ = downsample(rad.pixels, ANALYSIS_SIDE)
     profile = _smooth(small.mean(axis=0), small.shape[1] * 0.02)
     return _valley(profile, float(np.percentile(small, 5))) is None
 
@@ -76,7 +76,7 @@ def guess_knee_boxes(rad: Radiograph, as_film: bool = False) -> list[tuple[CropB
     if is_single_knee(rad) and not as_film:
         return [(CropBox(top=0, left=0, height=h, width=w), rad.laterality)]
 
-    small, scale = _downsample(rad.pixels, ANALYSIS_SIDE)
+    small, scale = downsample(rad.pixels, ANALYSIS_SIDE)
     profile = _smooth(small.mean(axis=0), small.shape[1] * 0.02)
     background = float(np.percentile(small, 5))
     bilateral_hint = rad.meta.get("ImageLaterality", "").upper() == "B"
@@ -99,7 +99,7 @@ def guess_knee_boxes(rad: Radiograph, as_film: bool = False) -> list[tuple[CropB
     return [(found[0], viewer_left_is), (found[1], other)]  # type: ignore[list-item]
 
 
-def _downsample(pixels: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+def downsample(pixels: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     """Block-mean downsampling by an integer factor; returns (image, full pixels per small pixel)."""
     h, w = pixels.shape
     f = max(1, int(np.ceil(max(h, w) / side)))
