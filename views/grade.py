@@ -12,7 +12,7 @@ from kneeai.grading.charts import probability_figure
 from kneeai.grading.predict import grade
 from kneeai.grading.wording import grade_sentence, uncertainty_level
 from kneeai.imaging.localize import is_single_knee
-from kneeai.imaging.draw import film_with_boxes
+from kneeai.imaging.draw import box_from_selection, film_box_figure
 from kneeai.io import load_radiograph
 from kneeai.schemas import CropBox, GradeResult, KneeCrop, Radiograph
 from kneeai.store.registry import record_grading
@@ -77,8 +77,18 @@ def _describe(rad: Radiograph) -> None:
         st.warning(tr(w_key), icon=":material/info:")
 
 
+def _selection(key: str) -> dict | None:
+    """The box selection of chart ``key`` from the last run, as a plain dict."""
+    state = st.session_state.get(key)
+    selection = state.get("selection") if state is not None else None
+    return {"box": list(selection.get("box") or [])} if selection is not None else None
+
+
 def _box_editor(rad: Radiograph) -> list[tuple[CropBox, str | None]]:
-    """Sliders for each knee box, pre-placed by the pipeline's own boxes; the user confirms laterality."""
+    """Each knee's box, pre-placed by the pipeline: dragged on the film or nudged with sliders.
+
+    The side comes with its source (DICOM header, position on the film, or the user).
+    """
     from kneeai.pipeline import knees
 
     h, w = rad.shape
@@ -86,24 +96,49 @@ def _box_editor(rad: Radiograph) -> list[tuple[CropBox, str | None]]:
     if not cached or cached[0] != rad.sha256:
         # Once per film: about a second of network passes per knee.
         with st.spinner(tr("grade.centring")):
-            cached = (rad.sha256, [(k.box, k.laterality) for k in knees(rad, "film", grader())])
+            cached = (rad.sha256, [(k.box, k.laterality, k.laterality_source) for k in knees(rad, "film", grader())])
         put(Key.KNEE_BOXES, cached)
-    guesses = cached[1]
+    guesses = cached[1] or [(CropBox(0, 0, min(h, w), min(h, w)), None, None)]
+    if get("box_state_for") != rad.sha256:
+        # The sliders hold each box; they start on the pipeline's boxes for every new film.
+        for i in range(2):
+            box, _, _ = guesses[min(i, len(guesses) - 1)]
+            st.session_state[f"side_{i}"] = min(box.height, h, w)
+            st.session_state[f"cx_{i}"] = box.left + box.width // 2
+            st.session_state[f"cy_{i}"] = box.top + box.height // 2
+        put("box_state_for", rad.sha256)
+        put("box_drawn", None)
     st.info(tr("grade.place_boxes"), icon=":material/pan_tool:")
     n = st.radio(tr("grade.n_knees"), (1, 2), index=min(len(guesses), 2) - 1, horizontal=True, key="n_knees")
+    target = 0
+    if n > 1:
+        target = st.radio(tr("grade.draw_target"), range(n), format_func=lambda i: f"#{i + 1}", horizontal=True,
+                          key="draw_target")
+    drawn = box_from_selection(_selection("film_boxes"), (h, w))
+    if drawn is not None and get("box_drawn") != (target, drawn):
+        # A rectangle dragged on the film moves the chosen knee's box (once: the sliders then rule).
+        st.session_state[f"side_{target}"] = drawn.height
+        st.session_state[f"cx_{target}"] = drawn.left + drawn.width // 2
+        st.session_state[f"cy_{target}"] = drawn.top + drawn.height // 2
+        put("box_drawn", (target, drawn))
     chosen: list[tuple[CropBox, str | None]] = []
     cols = st.columns(n)
     for i in range(n):
-        box, lat = guesses[min(i, len(guesses) - 1)]
+        _, lat, source = guesses[min(i, len(guesses) - 1)]
         with cols[i]:
             st.markdown(f"**{tr('grade.knee_n', n=i + 1)}**")
-            side = st.slider(tr("grade.box_size"), 32, min(h, w), min(box.height, min(h, w)), key=f"side_{i}")
-            cx = st.slider(tr("grade.box_x"), 0, w, box.left + box.width // 2, key=f"cx_{i}")
-            cy = st.slider(tr("grade.box_y"), 0, h, box.top + box.height // 2, key=f"cy_{i}")
+            side = st.slider(tr("grade.box_size"), 32, min(h, w), key=f"side_{i}")
+            cx = st.slider(tr("grade.box_x"), 0, w, key=f"cx_{i}")
+            cy = st.slider(tr("grade.box_y"), 0, h, key=f"cy_{i}")
             default = LATERALITY_OPTIONS.index(lat) if lat in LATERALITY_OPTIONS else 0
             lat_choice = st.radio(tr("grade.laterality"), LATERALITY_OPTIONS, index=default, format_func=LAT_LABELS.get, horizontal=True, key=f"lat_{i}")
+            shown = "user" if lat_choice != lat else source
+            st.caption(tr("grade.lat_source." + (shown or "none")))
             chosen.append((CropBox(cy - side // 2, cx - side // 2, side, side), lat_choice))
-    st.image(film_with_boxes(rad.pixels, [b for b, _ in chosen], [f"#{i + 1}" for i in range(n)]), caption=tr("grade.boxes_caption"))
+    st.caption(tr("grade.boxes_caption"))
+    st.plotly_chart(film_box_figure(rad.pixels, [b for b, _ in chosen], [f"#{i + 1}" for i in range(n)]),
+                    key="film_boxes", on_select="rerun", selection_mode="box", width="stretch",
+                    config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "toImage"]})
     return chosen
 
 
