@@ -8,17 +8,23 @@ __all__ = ["confusion", "quadratic_weighted_kappa", "grading_metrics", "expected
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int = 5) -> np.ndarray:
     """Confusion matrix, shape = (n, n): rows are the reference grade, columns the prediction."""
-    m = np.zeros((n, n), dtype=np.int64)
-    np.add.at(m, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
-    return m
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(np.asarray(y_true, int), np.asarray(y_pred, int), labels=np.arange(n))
 
 
 def quadratic_weighted_kappa(y_true: np.ndarray, y_pred: np.ndarray, n: int = 5) -> float:
-    o = confusion(y_true, y_pred, n).astype(float)
-    w = np.subtract.outer(np.arange(n), np.arange(n)) ** 2 / (n - 1) ** 2
-    e = np.outer(o.sum(1), o.sum(0)) / max(o.sum(), 1.0)
-    denom = (w * e).sum()
-    return float(1.0 - (w * o).sum() / denom) if denom > 0 else 0.0
+    """Cohen's kappa with quadratic weights (scikit-learn); 0 where it is undefined (one grade only)."""
+    import warnings
+
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import cohen_kappa_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        k = cohen_kappa_score(np.asarray(y_true, int), np.asarray(y_pred, int), labels=np.arange(n),
+                              weights="quadratic", replace_undefined_by=0.0)
+    return float(k)
 
 
 def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> float:

@@ -17,26 +17,21 @@ def default_grid(max_time: float, points: int = 181) -> np.ndarray:
 
 
 def breslow_cumulative_hazard(log_risk: np.ndarray, time: np.ndarray, event: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """H0 at ``grid``, shape = (len(grid),).
+    """H0 at ``grid``, shape = (len(grid),): scikit-survival's Breslow estimator, read as a step
+    function (0 before the first event).
 
     ``H0(t) = sum over event times s <= t of d(s) / sum_{j: t_j >= s} exp(f(x_j))``, with tied
-    events counted together (Breslow).
+    events counted together.
     """
+    from sksurv.linear_model.coxph import BreslowEstimator
+
     log_risk = np.asarray(log_risk, dtype=float)
-    time = np.asarray(time, dtype=float)
-    event = np.asarray(event, dtype=bool)
     # Centring cancels out of S(t | x) but keeps exp() finite for a network's raw outputs.
     shift = float(np.max(log_risk)) if log_risk.size else 0.0
-    risk = np.exp(log_risk - shift)
-    order = np.argsort(time, kind="mergesort")
-    t_sorted, r_sorted, e_sorted = time[order], risk[order], event[order]
-    at_risk = np.cumsum(r_sorted[::-1])[::-1]
-    uniq, first = np.unique(t_sorted, return_index=True)
-    deaths = np.add.reduceat(e_sorted.astype(float), first)
-    increments = deaths / at_risk[first]
-    cum = np.cumsum(increments)
-    idx = np.searchsorted(uniq, np.asarray(grid, dtype=float), side="right") - 1
-    h0 = np.where(idx >= 0, cum[np.clip(idx, 0, None)], 0.0)
+    step = BreslowEstimator().fit(log_risk - shift, np.asarray(event, dtype=bool), np.asarray(time, dtype=float))
+    h = step.cum_baseline_hazard_
+    idx = np.searchsorted(h.x, np.asarray(grid, dtype=float), side="right") - 1
+    h0 = np.where(idx >= 0, h.y[np.clip(idx, 0, None)], 0.0)
     return h0 * np.exp(-shift)
 
 

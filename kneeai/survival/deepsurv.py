@@ -8,9 +8,9 @@ improved for ``patience`` epochs, keeping the best weights; the Breslow baseline
 on all rows.
 
 The loss is the Breslow partial likelihood written with ``logcumsumexp``. It equals torchsurv's
-``neg_partial_log_likelihood(..., ties_method="breslow")`` (a unit test checks this); we do not call
-torchsurv in training because it warns on every tied time and on event-free batches, which a
-pytest run with ``filterwarnings = error`` turns into failures.
+``neg_partial_log_likelihood(..., ties_method="breslow")`` (a unit test checks this, with torchsurv as
+a test-only dependency). Training keeps this form because its risk sets are sorted once per fit,
+not once per step, and because torchsurv warns on every tied time and on event-free batches.
 """
 from __future__ import annotations
 
