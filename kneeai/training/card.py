@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 from kneeai.config import REPO_ROOT, SETTINGS
 from kneeai.training.literature import HUMAN_KAPPA_RANGE, PUBLISHED
+from kneeai.training.recipe import augmentation_text
 from kneeai.i18n import t
 
 __all__ = ["load_card_metrics", "comparison_rows", "confusion_figure", "reliability_figure", "render_markdown", "TARGETS", "OP_SIGNS", "missed_targets"]
@@ -107,7 +108,7 @@ def render_markdown(card: dict | None) -> str:
         + (f" Trained on: {cfg['device']}." if cfg.get("device") else ""),
         f"- Objective: cross-entropy against Gaussian ordinal soft labels (σ = {cfg['label_sigma']}) plus "
         f"{cfg['expected_grade_weight']} × squared error of the expected grade; per-grade weights ∝ 1/√frequency.",
-        "- Augmentation: zoom 0.87–1.15, shift ±8%, rotation ±10°, horizontal flip, gamma, contrast, brightness, blur, noise.",
+        f"- Augmentation: {augmentation_text(cfg)}.",
         "- Laterality: trained with horizontal flips, so the network is side-invariant. The mirror image is always",
         "  graded too and the disagreement between the two is reported as an uncertainty; averaging the two "
         + ("is used because it paid on val." if card.get("flip_average", True) else
@@ -150,10 +151,7 @@ def render_markdown(card: dict | None) -> str:
               "  post-operative knees (prostheses, osteotomy plates), fractures and heavy positioning differences are outside",
               "  validated use; the out-of-distribution gate rejects some of these, not all.",
               *_gate_failure_lines(),
-              "- A crop centred away from the joint line, or much tighter or looser than ~140 mm, degrades the grade. On a",
-              "  whole film each box is centred on its joint automatically (`python -m kneeai.bench centre`: accuracy 0.61",
-              "  with boxes 10-30% of a side off the joint, 0.64 after centring, 0.67 well centred); an image uploaded as one knee",
-              "  already cropped is used as it is.",
+              *_centring_lines(card["model_id"]),
               "- Grad-CAM is coarse (7×7 cells upsampled) and shows where evidence lies, not why.",
               "- The val set picked the epoch and the temperature; the held-out test set will likely score a little lower.",
               *_selection_bias_lines(card.get("selection")), ""]
@@ -195,6 +193,26 @@ def _gate_failure_lines() -> list[str]:
             f"{kl4['rejected']} of them among the {kl4['n']} KL4 knees ({kl4['rejected_share']:.0%}):",
             "  severe knees sit at the edge of the feature density (`docs/ood_eval.json`). The user can still grade them,",
             "  marked outside validated use."]
+
+
+def _centring_lines(model_id: str) -> list[str]:
+    """The centring benchmark (``python -m kneeai.bench centre --data ../shared/data/knee-kl --out docs/bench/centre.json``)."""
+    lines = ["- A crop centred away from the joint line, or much tighter or looser than the training crops, degrades the",
+             "  grade. On a whole film each box is centred on its joint automatically; an image uploaded as one knee",
+             "  already cropped is used as it is."]
+    path = REPO_ROOT / "docs" / "bench" / "centre.json"
+    if not path.exists():
+        return lines
+    bench = json.loads(path.read_text())
+    if bench.get("model", {}).get("id") != model_id:  # measured on another model: stale, not shown
+        return lines
+    row = {r["measure"]: r["value"] for r in bench["rows"]}
+    return lines + [
+        "  `python -m kneeai.bench centre` on {} val knees with boxes 10-30% of a side off the joint: accuracy {:.3f}"
+        .format(row["knees"], row["accuracy vs reference: displaced box"]),
+        "  displaced, {:.3f} after centring, {:.3f} well centred; mean offset {:.2f} -> {:.2f} of a box side.".format(
+            row["accuracy vs reference: after centring"], row["accuracy vs reference: centred crop"],
+            row["box offset before (mean)"], row["box offset after (mean)"])]
 
 
 def _robustness_lines(model_id: str) -> list[str]:

@@ -40,6 +40,7 @@ from kneeai.grading.metrics import grading_metrics
 from kneeai.grading.model import ARCHITECTURE, NUM_GRADES, build_model, network_input
 from kneeai.training.splits import IMAGE_SUFFIXES, list_split  # noqa: F401 (re-exported)
 from kneeai.imaging.preprocess import normalize_intensity
+from kneeai.training.recipe import AUGMENTATION
 
 __all__ = ["TrainConfig", "load_split", "train", "main"]
 
@@ -117,9 +118,10 @@ def augment(batch_u8: torch.Tensor, gen: torch.Generator, noise_p: float = 0.3, 
     def u(lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(b, generator=gen, device=dev)
 
-    angle = u(-10, 10) * math.pi / 180
-    scale = u(0.87, 1.15)  # >1 zooms out: the joint looks smaller, as on a looser crop
-    tx, ty = u(-0.08, 0.08), u(-0.08, 0.08)
+    a = AUGMENTATION
+    angle = u(-a["rotation_deg"], a["rotation_deg"]) * math.pi / 180
+    scale = u(*a["scale"])
+    tx, ty = u(-a["shift"], a["shift"]), u(-a["shift"], a["shift"])
     flip = torch.where(torch.rand(b, generator=gen, device=dev) < 0.5, -1.0, 1.0)
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
     theta = torch.stack(
@@ -128,31 +130,31 @@ def augment(batch_u8: torch.Tensor, gen: torch.Generator, noise_p: float = 0.3, 
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
-    gamma = torch.exp(u(-0.35, 0.35)).view(-1, 1, 1, 1)
+    gamma = torch.exp(u(-a["log_gamma"], a["log_gamma"])).view(-1, 1, 1, 1)
     x = x.clamp(1e-4, 1) ** gamma
-    contrast = u(0.75, 1.3).view(-1, 1, 1, 1)
+    contrast = u(*a["contrast"]).view(-1, 1, 1, 1)
     mean = x.mean((2, 3), keepdim=True)
-    x = (x - mean) * contrast + mean + u(-0.1, 0.1).view(-1, 1, 1, 1)
-    blur = (torch.rand(b, generator=gen, device=dev) < 0.2).view(-1, 1, 1, 1)
+    x = (x - mean) * contrast + mean + u(-a["brightness"], a["brightness"]).view(-1, 1, 1, 1)
+    blur = (torch.rand(b, generator=gen, device=dev) < a["blur_p"]).view(-1, 1, 1, 1)
     x = torch.where(blur, F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), x)
     # Other sites' films: a knee resampled up from a low-resolution export, and a band of black
     # collimation border along one edge of the crop.
     lowres = torch.rand(b, generator=gen, device=dev) < lowres_p
     if bool(lowres.any()):
         h, w = x.shape[-2:]
-        f = float(u(0.35, 0.7)[0])
+        f = float(u(*a["lowres_factor"])[0])
         small = F.interpolate(x[lowres], scale_factor=f, mode="bilinear", align_corners=False, antialias=True)
         x[lowres] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
     border = torch.rand(b, generator=gen, device=dev) < border_p
     if bool(border.any()):
         h, w = x.shape[-2:]
-        width = (u(0.02, 0.1) * w).long().view(-1, 1, 1, 1)
+        width = (u(*a["border_width"]) * w).long().view(-1, 1, 1, 1)
         side = torch.randint(0, 4, (b,), generator=gen, device=dev).view(-1, 1, 1, 1)
         rows = torch.arange(h, device=dev).view(1, 1, -1, 1).expand(b, 1, h, w)
         cols = torch.arange(w, device=dev).view(1, 1, 1, -1).expand(b, 1, h, w)
         dist = torch.where(side == 0, cols, torch.where(side == 1, w - 1 - cols, torch.where(side == 2, rows, h - 1 - rows)))
         x = torch.where(border.view(-1, 1, 1, 1) & (dist < width), torch.zeros_like(x), x)
-    noise_sd = u(0, 0.03).view(-1, 1, 1, 1) * (torch.rand(b, 1, 1, 1, generator=gen, device=dev) < noise_p)
+    noise_sd = u(0, a["noise_sd"]).view(-1, 1, 1, 1) * (torch.rand(b, 1, 1, 1, generator=gen, device=dev) < noise_p)
     x = x + noise_sd * torch.randn(x.shape, generator=gen, device=dev)
     return normalize_intensity(x)
 
