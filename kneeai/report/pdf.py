@@ -3,7 +3,8 @@
 It carries the intended-use statement, the pseudonym and the date, the knee with its heatmap,
 the grade probabilities and the grade in words, any clinician override, the TKR curves of both
 models (labelled "simulated cohort" when they are the demo models), the clinical inputs and the
-model versions. Charts are drawn as vector shapes (no plotting library, no rasterised text).
+model versions. The charts are the app's own plotly figures, drawn as vectors
+(:mod:`kneeai.report.figure_image`), so the page and the printout cannot disagree.
 
 Privacy: the document metadata carries only a generic title and the creator "KneeAI"; nothing
 about the patient, no file names. Identifiers appear in the body only when the summary carries
@@ -11,6 +12,7 @@ them (the user opted in, see :func:`kneeai.report.summary.build_summary`).
 """
 from __future__ import annotations
 
+import io
 import math
 from datetime import date
 from typing import Any
@@ -20,7 +22,6 @@ from fpdf import FPDF
 from PIL import Image
 
 from kneeai.errors import BurnedInAnnotation
-from kneeai.grading.charts import GRADE_COLOURS
 from kneeai.palette import MODEL_COLOURS
 from kneeai.grading.wording import grade_name, grade_sentence, uncertainty_level
 from kneeai.i18n import t
@@ -28,7 +29,7 @@ from kneeai.report.fonts import FontPair, find_fonts, is_cff, truetype_fonts
 from kneeai.explain.overlay import overlay
 from kneeai.explain.regions import describe
 from kneeai.report.summary import final_grade
-from kneeai.schemas import RISK_HORIZONS_YEARS, ModelRisk, PatientSummary
+from kneeai.schemas import RISK_HORIZONS_YEARS, PatientSummary
 
 __all__ = ["render_pdf"]
 
@@ -60,6 +61,8 @@ class _Doc(FPDF):
         fonts = fonts or find_fonts(lang)
         self.add_font("body", "", str(fonts.regular.path), collection_font_number=fonts.regular.collection_index)
         self.add_font("body", "B", str(fonts.bold.path), collection_font_number=fonts.bold.collection_index)
+        # The charts' text is drawn as outlines of the same face.
+        self.chart_font = fonts.regular.path
         self.set_margins(_MARGIN, _MARGIN, _MARGIN)
         self.set_auto_page_break(True, margin=18)
         # Metadata says what the file is, never whom it is about.
@@ -151,31 +154,22 @@ def _header(pdf: _Doc, s: PatientSummary) -> None:
         pdf.para(pdf.tr("warn.placeholder_model"), 8.5, bold=True, colour=_WARN)
 
 
+def _chart(pdf: _Doc, fig, x: float, y: float, w: float, h: float) -> float:
+    """Draw one of the app's plotly figures at (x, y), ``w`` × ``h`` mm; returns the y below it."""
+    from kneeai.report.figure_image import figure_svg
+
+    # fpdf2 draws the SVG's glyph outlines with the page's current fill colour: make it the ink's.
+    pdf.set_fill_color(*_INK)
+    pdf.image(io.BytesIO(figure_svg(fig, w, h, pdf.chart_font)), x=x, y=y, w=w, h=h)
+    return y + h
+
+
 def _bar_chart(pdf: _Doc, s: PatientSummary, x: float, y: float, w: float) -> float:
-    """KL probabilities as horizontal bars; returns the y below the chart."""
+    """KL probabilities: the Grade page's figure; returns the y below the chart."""
+    from kneeai.grading.charts import probability_figure
+
     assert s.grade is not None
-    label_w, pct_w, bar_h, gap = 17.0, 12.0, 4.6, 2.0
-    track_w = w - label_w - pct_w
-    pdf.set_xy(x, y)
-    pdf.set_font("body", "", 8)
-    pdf.set_text_color(*_GREY)
-    pdf.cell(w, 5, pdf.tr("grade.probabilities"))
-    y += 6.5
-    for k, p in enumerate(s.grade.probabilities):
-        top = y + k * (bar_h + gap)
-        chosen = k == s.grade.kl_grade
-        pdf.set_xy(x, top)
-        pdf.set_font("body", "B" if chosen else "", 8.5)
-        pdf.set_text_color(*_INK)
-        pdf.cell(label_w, bar_h, pdf.tr("grade.kl_label", grade=k))
-        pdf.set_fill_color(*_LIGHT)
-        pdf.rect(x + label_w, top, track_w, bar_h, style="F")
-        pdf.set_fill_color(*_rgb(GRADE_COLOURS[k]))
-        if p > 0:
-            pdf.rect(x + label_w, top, max(0.4, track_w * p), bar_h, style="F")
-        pdf.set_xy(x + label_w + track_w + 1, top)
-        pdf.cell(pct_w - 1, bar_h, f"{100 * p:.0f}%", align="R")
-    return y + 5 * (bar_h + gap)
+    return _chart(pdf, probability_figure(s.grade, pdf.ui_lang), x, y, w, 40.0)
 
 
 def _grade_section(pdf: _Doc, s: PatientSummary) -> None:
@@ -229,52 +223,11 @@ def _grade_section(pdf: _Doc, s: PatientSummary) -> None:
         pdf.multi_cell(_CONTENT_W, 4.6, text, align="L", border="LBR", fill=True, padding=(0, 2, 1.5, 2), new_x="LMARGIN", new_y="NEXT")
 
 
-def _curve_chart(pdf: _Doc, models: tuple[ModelRisk, ...], x: float, y: float, w: float, h: float) -> None:
-    """Cumulative TKR risk 1 - S(t) of each model with its 95% band."""
-    left_pad, bottom_pad = 11.0, 9.0
-    px, py, pw, ph = x + left_pad, y + 2, w - left_pad - 2, h - bottom_pad - 2
-    t_max = max(max(m.times) for m in models if m.times) or 1.0
-    top_risk = max(max(1 - s for s in m.survival_low) for m in models if m.survival_low)
-    y_max = min(100.0, max(10.0, math.ceil(100 * top_risk / 10) * 10))
+def _curve_chart(pdf: _Doc, risk, x: float, y: float, w: float, h: float) -> None:
+    """TKR-free survival S(t) of each model with its 95% band: the TKR risk page's figure."""
+    from kneeai.survival.charts import survival_figure
 
-    def at(t: float, r: float) -> tuple[float, float]:
-        return px + pw * t / t_max, py + ph * (1 - 100 * r / y_max)
-
-    pdf.set_font("body", "", 7)
-    pdf.set_text_color(*_GREY)
-    pdf.set_draw_color(215, 218, 222)
-    pdf.set_line_width(0.15)
-    step = 10 if y_max <= 50 else 20
-    for v in range(0, int(y_max) + 1, step):
-        yy = py + ph * (1 - v / y_max)
-        pdf.line(px, yy, px + pw, yy)
-        pdf.set_xy(x, yy - 2)
-        pdf.cell(left_pad - 1.5, 4, f"{v}%", align="R")
-    for yr in range(0, int(t_max) + 1):
-        xx = px + pw * yr / t_max
-        pdf.set_xy(xx - 4, py + ph + 0.8)
-        pdf.cell(8, 3.5, str(yr), align="C")
-    pdf.set_xy(px, py + ph + 4.2)
-    pdf.cell(pw, 3.5, pdf.tr("report.years_axis"), align="C")
-    pdf.set_dash_pattern(dash=0.6, gap=0.8)
-    for hz in RISK_HORIZONS_YEARS:
-        if hz <= t_max:
-            pdf.line(px + pw * hz / t_max, py, px + pw * hz / t_max, py + ph)
-    pdf.set_dash_pattern()
-    for i, m in enumerate(models):
-        colour = _rgb(MODEL_COLOURS[i % len(MODEL_COLOURS)])
-        upper = [at(t, 1 - s) for t, s in zip(m.times, m.survival_low)]
-        lower = [at(t, 1 - s) for t, s in zip(m.times, m.survival_high)]
-        with pdf.local_context(fill_opacity=0.14):
-            pdf.set_fill_color(*colour)
-            pdf.polygon(upper + lower[::-1], style="F")
-        pdf.set_draw_color(*colour)
-        pdf.set_line_width(0.55)
-        pdf.polyline([at(t, 1 - s) for t, s in zip(m.times, m.survival)])
-    pdf.set_draw_color(150, 150, 150)
-    pdf.set_line_width(0.25)
-    pdf.rect(px, py, pw, ph)
-    pdf.set_text_color(*_INK)
+    _chart(pdf, survival_figure(risk, pdf.ui_lang), x, y, w, h)
 
 
 def _risk_section(pdf: _Doc, s: PatientSummary) -> None:
@@ -286,8 +239,8 @@ def _risk_section(pdf: _Doc, s: PatientSummary) -> None:
     if pdf.get_y() > 297 - 18 - 75:
         pdf.add_page()
     top = pdf.get_y()
-    chart_w, chart_h = 100.0, 56.0
-    _curve_chart(pdf, risk.models, _MARGIN, top, chart_w, chart_h)
+    chart_w, chart_h = 100.0, 66.0
+    _curve_chart(pdf, risk, _MARGIN, top, chart_w, chart_h)
     # Legend and the table of risks at each horizon, right of the chart.
     x = _MARGIN + chart_w + 5
     w = _PAGE_W - _MARGIN - x
