@@ -138,6 +138,7 @@ def render_markdown(card: dict | None) -> str:
     for b in card["reliability"]:
         if b["n"]:
             lines.append(f"| {b['lo']:.1f}–{b['hi']:.1f} | {b['n']} | {b['confidence']:.3f} | {b['accuracy']:.3f} |")
+    lines += _previous_lines(card)
     lines += _selection_lines(card.get("selection"))
     lines += _robustness_lines(card["model_id"])
     lines += ["", "## Published results, side by side", "",
@@ -229,6 +230,26 @@ def _robustness_lines(model_id: str) -> list[str]:
              "| change | accuracy | QWK | MAE | same grade as on the original |", "|---|---|---|---|---|"]
     for name, m in rob["shifts"].items():
         lines.append(f"| {name} | {m['accuracy']:.3f} | {m['qwk']:.3f} | {m['mae']:.3f} | {m['same_grade_as_original']:.0%} |")
+    return lines
+
+
+def _previous_lines(card: dict) -> list[str]:
+    """The shipped model against the ones it replaced, on the same val knees."""
+    rows = card.get("previous") or []
+    if not rows:
+        return []
+    v = card["val"]
+    lines = ["", "### Against the model it replaced", "",
+             "| model | input | accuracy | QWK | MAE | ECE |", "|---|---|---|---|---|---|",
+             f"| **{card['model_id']}** (this one) | {card['input_size']} px | {v['accuracy']:.3f} | {v['qwk']:.3f} "
+             f"| {v['mae']:.3f} | {v['ece']:.3f} |"]
+    for r in rows:
+        m = r["val"]
+        lines.append(f"| {r['model_id']} | {r['input_size']} px | {m['accuracy']:.3f} | {m['qwk']:.3f} | {m['mae']:.3f} "
+                     f"| {m['ece']:.3f} |")
+    old = rows[0]["val"]
+    lines += ["", "Change on val against {}: accuracy {:+.3f}, QWK {:+.3f}, MAE {:+.3f}.".format(
+        rows[0]["model_id"], v["accuracy"] - old["accuracy"], v["qwk"] - old["qwk"], v["mae"] - old["mae"])]
     return lines
 
 

@@ -48,6 +48,17 @@ PACK_NOTE = ("; the network saw the train images re-encoded as lossy WebP (quali
              "to fit the transfer to a borrowed GPU machine; every val number is on the original lossless files")
 
 
+def _previous(metrics_path: Path) -> list[dict]:
+    """The shipped model's row (and those it replaced), read before it is overwritten."""
+    if not metrics_path.exists():
+        return []
+    old = json.loads(metrics_path.read_text())
+    row = {"model_id": old["model_id"], "input_size": old.get("input_size", 224),
+           "val": {k: old["val"][k] for k in ("accuracy", "qwk", "mae", "ece")},
+           "train_config": {k: old.get("train_config", {}).get(k) for k in ("epochs", "seed", "device")}}
+    return [row, *old.get("previous", [])][:4]
+
+
 def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None, selection: Path | None = None) -> dict:
     wdir = weights_dir or SETTINGS.weights_dir
     metrics = json.loads((run / "metrics.json").read_text())
@@ -55,14 +66,17 @@ def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None, se
     preds = np.load(run / "val_predictions.npz")
     probs, y = preds["probs"], preds["y"]
     training_data = TRAINING_DATA + (PACK_NOTE if config.get("train_pack") else "")
+    previous = _previous(wdir / METRICS_FILE)
+    input_size = int(config.get("image_size", SETTINGS.input_size))
     shutil.copyfile(run / "model.pt", wdir / name)
     shutil.copyfile(run / "config.json", wdir / CONFIG_FILE)
     short = sha256_file(wdir / name)[:8]
     model_id = f"kl-{ARCHITECTURE}-{short}"
+    previous = [r for r in previous if r["model_id"] != model_id]  # shipping the same run again
     card = {
         "model_id": model_id,
         "architecture": ARCHITECTURE,
-        "input_size": SETTINGS.input_size,
+        "input_size": input_size,
         "temperature": metrics["temperature"],
         "flip_average": metrics.get("flip_average", True),
         "training_data": training_data,
@@ -75,11 +89,13 @@ def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None, se
         "ece_after_calibration": expected_calibration_error(probs, y),
         "reliability": reliability_bins(probs, y),
         "history": metrics["history"],
+        # The models this one replaced, newest first: the card shows them side by side.
+        "previous": previous,
     }
     (wdir / METRICS_FILE).write_text(json.dumps(card, indent=1) + "\n")
     val = metrics["val"]
     entry = register(name, {
-        "kind": "kl_grader", "model_id": model_id, "architecture": ARCHITECTURE, "input_size": SETTINGS.input_size,
+        "kind": "kl_grader", "model_id": model_id, "architecture": ARCHITECTURE, "input_size": input_size,
         "temperature": metrics["temperature"], "flip_average": metrics.get("flip_average", True),
         "training_data": training_data, "format": "torch state_dict (weights_only)",
         "metrics_val": {k: val[k] for k in ("accuracy", "qwk", "mae", "ece", "sensitivity", "specificity")},

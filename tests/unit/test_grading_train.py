@@ -171,3 +171,25 @@ def test_ship_copies_weights_and_config_and_says_when_the_train_images_were_pack
         notes[source] = entry["training_data"]
     assert ship.PACK_NOTE not in notes["data"]
     assert notes["pack"].endswith(ship.PACK_NOTE)
+
+
+def test_shipping_over_a_model_keeps_its_row_and_the_runs_input_size(tmp_path):
+    from kneeai.training import card as card_mod
+    from kneeai.training import ship
+
+    data = _dataset(tmp_path / "data", per_grade=2)
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    ids = []
+    for seed, size in ((0, 224), (1, 256)):
+        run = tmp_path / f"run{seed}"
+        cfg = train.TrainConfig(data=str(data), out=str(run), epochs=1, batch_size=4, warmup_epochs=0,
+                                freeze_blocks=0, threads=1, seed=seed, image_size=size)
+        train.train(cfg, log=lambda *_: None)
+        ids.append(ship.ship(run, weights_dir=wdir)["model_id"])
+    card = json.loads((wdir / ship.METRICS_FILE).read_text())
+    # The new model's own input size, and the replaced model side by side on the card.
+    assert card["input_size"] == 256 and card["model_id"] == ids[1]
+    assert [r["model_id"] for r in card["previous"]] == [ids[0]] and card["previous"][0]["input_size"] == 224
+    text = "\n".join(card_mod._previous_lines(card))
+    assert ids[0] in text and ids[1] in text and "256 px" in text
