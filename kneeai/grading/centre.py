@@ -1,9 +1,9 @@
-"""Centre a knee box on the joint, using the gate's learned density of knee crops.
+"""Centre a knee box on the joint, using a learned density of joint-centred knee crops.
 
 The film localiser (:mod:`kneeai.imaging.localize`) finds legs and a joint line from intensity
-profiles; on films from other sites it can land a box above or below the joint. The grader was
-trained on joint-centred crops, and the out-of-distribution gate holds a density of the grader's
-features for such crops. So a box is moved to where its crop looks most like those: a coarse
+profiles; on films from other sites it can land a box above or below the joint. The joint scorer
+(:mod:`kneeai.grading.joint_scorer`, a grading network trained on joint-centred crops) holds a
+density of its features for such crops. So a box is moved to where its crop looks most like those: a coarse
 search over vertical and horizontal shifts, then a fine one around the best. The box keeps its
 size (set from the pixel spacing or the leg width). It moves only when that clearly lowers the
 density score, so a box already on the joint stays put.
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kneeai.grading.joint_scorer import joint_scoring
 from kneeai.imaging.crop import crop_knee
 from kneeai.imaging.localize import is_single_knee
 from kneeai.imaging.localize import fit_on_film, guess_knee_boxes
@@ -93,22 +94,18 @@ class _View:
 def centre_on_joint(rad: Radiograph, box: CropBox, laterality: Laterality | None = None, grader=None,
                     density=None) -> CentredBox:
     """Move ``box`` (same size) to where its crop looks most like a joint-centred knee crop."""
-    if grader is None:
-        from kneeai.grading.weights import load_grader
-
-        grader = load_grader()
     if density is None:
-        from kneeai.grading.gate import load_gate
+        if grader is None:
+            from kneeai.grading.weights import load_grader
 
-        density = load_gate(grader)
+            grader = load_grader()
+        grader, density = joint_scoring(grader)
     if density is None:  # no fitted density for this grader: nothing to centre with
         return CentredBox(box, False, None, None)
     # Each distinct box is scored once: the start box comes back as the zero shift of both
     # stages, and shifts clamped at the film edge land on the same box.
     scored: dict[CropBox, float] = {}
-    from kneeai.config import SETTINGS
-
-    view = _View(rad, box, SETTINGS.input_size)
+    view = _View(rad, box, grader.input_size)
 
     def score(boxes: list[CropBox]) -> None:
         new = list(dict.fromkeys(b for b in boxes if b not in scored))
@@ -168,9 +165,7 @@ def centred_knee_boxes(rad: Radiograph, as_film: bool = False, grader=None) -> l
         from kneeai.grading.weights import load_grader
 
         grader = load_grader()
-    from kneeai.grading.gate import load_gate
-
-    density = load_gate(grader)
+    grader, density = joint_scoring(grader)
     found = [centre_on_joint(rad, box, lat, grader, density) for box, lat in guesses]
     lats = [lat for _, lat in guesses]
     if len(found) == 2:
@@ -198,9 +193,7 @@ def crop_box(rad: Radiograph, grader=None) -> CropBox:
         from kneeai.grading.weights import load_grader
 
         grader = load_grader()
-    from kneeai.grading.gate import load_gate
-
-    density = load_gate(grader)
+    grader, density = joint_scoring(grader)
     if density is None:
         return square_box(rad)
     short, long_ = min(h, w), max(h, w)

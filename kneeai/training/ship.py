@@ -2,6 +2,7 @@
 update the manifest.
 
     python -m kneeai.training.ship --run /path/to/run [--name kl_grader.pt]
+    python -m kneeai.training.ship --freeze-joint-scorer   # before shipping a grader of another size
 
 The run directory is what ``kneeai.training.train`` wrote: model.pt, metrics.json, config.json
 and val_predictions.npz.
@@ -105,12 +106,42 @@ def ship(run: Path, name: str = GRADER_FILE, weights_dir: Path | None = None, se
     return entry
 
 
+def freeze_joint_scorer(weights_dir: Path | None = None) -> dict:
+    """Ship the current grader's ONNX export and gate as the joint scorer (kneeai.grading.joint_scorer),
+    so that centring keeps them when a new grader replaces this one."""
+    from kneeai.grading.gate import GATE_FILE, FeatureDensity
+    from kneeai.grading.joint_scorer import SCORER_DENSITY_FILE, SCORER_FILE
+    from kneeai.grading.runtime import ONNX_FILE
+    from kneeai.manifest import verified_path
+
+    wdir = weights_dir or SETTINGS.weights_dir
+    onnx_path, onnx_entry = verified_path(ONNX_FILE, wdir)
+    gate_path, _ = verified_path(GATE_FILE, wdir)
+    grader = json.loads((wdir / "manifest.json").read_text())[GRADER_FILE]
+    density = FeatureDensity.load(gate_path)
+    if onnx_entry.get("source_sha256") != grader["sha256"] or density.grader_sha256 != grader["sha256"]:
+        raise SystemExit("the ONNX export and the gate must both be the shipped grader's: export and refit first")
+    shutil.copyfile(onnx_path, wdir / SCORER_FILE)
+    shutil.copyfile(gate_path, wdir / SCORER_DENSITY_FILE)
+    entry = register(SCORER_FILE, {"kind": "joint_scorer", "model_id": grader["model_id"], "source_sha256": grader["sha256"],
+                                   "input_size": grader.get("input_size", 224), "format": onnx_entry.get("format")}, wdir)
+    register(SCORER_DENSITY_FILE, {"kind": "joint_scorer_density", "for": SCORER_FILE}, wdir)
+    return entry
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kneeai.training.ship", description=__doc__.split("\n")[0])
-    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--run", type=Path)
+    ap.add_argument("--freeze-joint-scorer", action="store_true",
+                    help="keep the shipped grader's ONNX export and gate as the joint scorer, then stop")
     ap.add_argument("--name", default=GRADER_FILE)
     ap.add_argument("--selection", type=Path, help="JSON comparing the candidate models on val, shown in the model card")
     a = ap.parse_args(argv)
+    if a.freeze_joint_scorer:
+        print(json.dumps(freeze_joint_scorer(), indent=1))
+        return 0
+    if a.run is None:
+        ap.error("--run is required")
     entry = ship(a.run, a.name, selection=a.selection)
     print(json.dumps(entry, indent=1))
     return 0

@@ -48,8 +48,10 @@ def test_a_box_on_the_joint_stays_near_it(films):
 
 
 def test_without_a_fitted_density_the_box_is_left_alone(films, monkeypatch):
-    from kneeai.grading import gate
+    from kneeai.grading import gate, joint_scorer
 
+    # No joint scorer shipped, and no gate for the grader it would fall back to.
+    monkeypatch.setattr(joint_scorer, "load_joint_scorer", lambda weights_dir=None: None)
     monkeypatch.setattr(gate, "load_gate", lambda grader, weights_dir=None: None)
     box = CropBox(PAD + 56, PAD, 224, 224)
     assert centre.centre_on_joint(films[0], box) == centre.CentredBox(box, False, None, None)
