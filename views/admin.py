@@ -16,7 +16,7 @@ from kneeai.auth import Capability
 from kneeai.errors import KneeAIError
 from kneeai.i18n import t
 from kneeai.store import registry
-from kneeai.store.users import ROLE_NAMES, all_user_roles, set_user_roles
+from kneeai.store.users import ROLE_NAMES, all_user_roles, role_change_message, set_user_roles
 from ui.auth import audit_user, current_access
 from ui.state import lang
 from ui.widgets import page_header, show_error, tr
@@ -51,8 +51,7 @@ def _roles_tab() -> None:
             except KneeAIError as exc:
                 show_error(exc)
             else:
-                st.success(t("cli.users.changed", language, subject=subject.strip(), before=", ".join(before) or "-",
-                             after=", ".join(sorted(set(roles))) or "-"), icon=":material/check:")
+                st.success(role_change_message(subject, before, roles, language), icon=":material/check:")
 
 
 def _audit_tab() -> None:

@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from kneeai.store.audit import current_user
-    from kneeai.store.users import all_user_roles, set_user_roles
+    from kneeai.store.users import all_user_roles, role_change_message, set_user_roles
 
     lang = args.lang
     if args.users_action == "list":
@@ -46,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     roles = args.roles if args.users_action == "set" else []
     before = set_user_roles(args.subject, roles, user=current_user())
-    print(t("cli.users.changed", lang, subject=args.subject, before=", ".join(before) or "-", after=", ".join(sorted(set(roles))) or "-"))
+    print(role_change_message(args.subject, before, roles, lang))
     return 0

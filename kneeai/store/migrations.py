@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, Engine, Float, LargeBinary, String, inspect, text
 
 from kneeai.errors import SchemaTooNew
+from kneeai.store.clock import now_iso
 from kneeai.store.locking import is_sqlite, lock_for_write
 from kneeai.store.models import Base
 
@@ -94,7 +95,7 @@ def current_version(conn: Connection) -> int:
 
 def _stamp(conn: Connection, version: int) -> None:
     conn.execute(text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :at)"),
-                 {"v": version, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+                 {"v": version, "at": now_iso()})
 
 
 def _append_only_guard(conn: Connection) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from kneeai.errors import InvalidOverride, RecordNotFound
+from kneeai.store.clock import now_iso
 from kneeai.schemas import KL_GRADES, GradeResult, RiskResult
 from kneeai.store import audit
 from kneeai.store.codec import decode_png, grade_from_dict, grade_to_dict, model_risk_from_dict, model_risk_to_dict, \
@@ -110,7 +111,7 @@ class VisitRecord:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return now_iso()
 
 
 def new_pseudonym() -> str:

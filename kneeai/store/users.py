@@ -8,17 +8,17 @@ roles before and after, in the same transaction as the change.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from sqlalchemy import delete, select
 
 from kneeai.auth.roles import Role
 from kneeai.errors import KneeAIError
+from kneeai.i18n import t
 from kneeai.store import audit
+from kneeai.store.clock import now_iso
 from kneeai.store.db import read_session, write_session
 from kneeai.store.models import UserRole
 
-__all__ = ["ROLE_NAMES", "MAX_SUBJECT", "roles_of", "all_user_roles", "set_user_roles"]
+__all__ = ["ROLE_NAMES", "MAX_SUBJECT", "roles_of", "all_user_roles", "set_user_roles", "role_change_message"]
 
 ROLE_NAMES = tuple(r.value for r in Role)
 MAX_SUBJECT = 128
@@ -56,7 +56,7 @@ def set_user_roles(subject: str, roles, *, user: str | None = None, url: str | N
     unknown = [r for r in wanted if r not in ROLE_NAMES]
     if unknown:
         raise KneeAIError("error.unknown_role", role=", ".join(unknown), known=", ".join(ROLE_NAMES))
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = now_iso()
     with write_session(url) as s:
         before = tuple(sorted(s.scalars(select(UserRole.role).where(UserRole.subject == subject))))
         if list(before) == wanted:
@@ -66,3 +66,9 @@ def set_user_roles(subject: str, roles, *, user: str | None = None, url: str | N
         audit.append(s, "role_change", {"user": subject, "roles": wanted, "previous": list(before)},
                      subject=f"user:{subject}"[:64], user=user)
     return before
+
+
+def role_change_message(subject: str, before, roles, lang: str) -> str:
+    """What the Admin page and ``python -m kneeai users`` say after :func:`set_user_roles`."""
+    after = sorted({str(r).strip().lower() for r in roles})
+    return t("cli.users.changed", lang, subject=subject.strip(), before=", ".join(before) or "-", after=", ".join(after) or "-")
