@@ -250,7 +250,18 @@ def pull_source(client: PacsClient, source: str) -> Radiograph:
     if not source.startswith(SOURCE_PREFIX) or len(parts) != 6 or parts[::2] != ["studies", "series", "instances"]:
         raise NotAnImage(sop_class=source)
     study, series, sop = parts[1::2]
-    return pull(client, ref_of(client, study, series, sop)).radiograph
+    # One request a film: the instance carries its own SOP class, so no metadata query first.
+    from kneeai.errors import NoPixelData
+    from kneeai.io import load_radiograph
+
+    ds = client.retrieve_instance(study, series, sop)
+    sop_class = str(ds.get("SOPClassUID", ""))
+    if not is_image_sop_class(sop_class) or "PixelData" not in ds:
+        raise NotAnImage(sop_class=sop_class or source)
+    try:
+        return load_radiograph(dataset_bytes(ds))
+    except NoPixelData as exc:
+        raise NotAnImage(sop_class=sop_class) from exc
 
 
 @lru_cache(maxsize=1)
