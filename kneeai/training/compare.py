@@ -1,7 +1,7 @@
 """Compare candidate graders on val: single models, flip averaging and ensembles.
 
     python -m kneeai.training.compare --data ../shared/data/knee-kl --out selection.json \
-        gpu-seed5=runs/gpu/s5/model.pt gpu-seed3=runs/gpu/s3/model.pt ...
+        gpu-seed5=runs/gpu/s5/model.pt gpu-seed3=runs/gpu/s3/model.pt cpu-288=runs/r288/model.pt@288 ...
 
 Writes the table that ``python -m kneeai.training.ship --selection`` puts in the model card.
 Every row gets its own temperature, so rows differ by ranking, not by calibration.
@@ -33,11 +33,19 @@ def _metrics(logits: np.ndarray, y: np.ndarray) -> dict:
     return {k: round(float(m[k]), 4) for k in REPORTED}
 
 
-def candidate_logits(weights: Path, images: torch.Tensor) -> np.ndarray:
-    """Plain and mirrored val logits of one state dict, shape = (2, n, 5)."""
+def candidate_logits(weights: Path, images: torch.Tensor, size: int | None = None) -> np.ndarray:
+    """Plain and mirrored val logits of one state dict at input ``size``, shape = (2, n, 5)."""
     model = build_model().eval().to(memory_format=torch.channels_last)
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return np.stack([predict_logits(model, images, "cpu", flip=f).numpy() for f in (False, True)])
+    with torch.inference_mode():
+        return np.stack([predict_logits(model, images, "cpu", flip=f, size=size).numpy() for f in (False, True)])
+
+
+def parse_candidate(spec: str) -> tuple[str, Path, int | None]:
+    """``NAME=WEIGHTS`` or ``NAME=WEIGHTS@SIZE`` (the input side the candidate was trained at)."""
+    name, _, rest = spec.partition("=")
+    path, _, size = rest.rpartition("@") if "@" in rest else (rest, "", "")
+    return name, Path(path), int(size) if size else None
 
 
 def compare(logits: dict[str, np.ndarray], y: np.ndarray, top_k: tuple[int, ...] = (2, 3)) -> dict:
@@ -62,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="dataset folder with val/")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("candidates", nargs="+", metavar="NAME=WEIGHTS")
+    ap.add_argument("candidates", nargs="+", metavar="NAME=WEIGHTS[@SIZE]")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     images, y, _ = load_split(Path(a.data) / "val")
     logits = {}
     for spec in a.candidates:
-        name, _, path = spec.partition("=")
-        logits[name] = candidate_logits(Path(path), images)
+        name, path, size = parse_candidate(spec)
+        logits[name] = candidate_logits(path, images, size)
         print(f"{name}: done", flush=True)
     result = compare(logits, y.numpy())
     a.out.write_text(json.dumps(result, indent=1) + "\n")

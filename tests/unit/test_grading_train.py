@@ -193,3 +193,12 @@ def test_shipping_over_a_model_keeps_its_row_and_the_runs_input_size(tmp_path):
     assert [r["model_id"] for r in card["previous"]] == [ids[0]] and card["previous"][0]["input_size"] == 224
     text = "\n".join(card_mod._previous_lines(card))
     assert ids[0] in text and ids[1] in text and "256 px" in text
+
+
+def test_a_candidate_names_its_input_size_after_an_at_sign():
+    from pathlib import Path
+
+    from kneeai.training.compare import parse_candidate
+
+    assert parse_candidate("cpu-288=/runs/r288/model.pt@288") == ("cpu-288", Path("/runs/r288/model.pt"), 288)
+    assert parse_candidate("gpu=runs/s5/model.pt") == ("gpu", Path("runs/s5/model.pt"), None)
