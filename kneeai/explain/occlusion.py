@@ -62,6 +62,9 @@ def occlusion(crop: KneeCrop, grader, target_grade: int | None = None, window: i
         # bilinearly, as Grad-CAM's 7x7 map is.
         cells = m[window // 2 :: window, window // 2 :: window]
         m = LayerAttribution.interpolate(cells[None, None], tuple(m.shape), interpolate_mode="bilinear")[0, 0]
+    if tuple(m.shape) != tuple(crop.pixels.shape):
+        # A grader trained larger sees the crop upsampled: the map goes back to the crop's pixels.
+        m = LayerAttribution.interpolate(m[None, None], tuple(crop.pixels.shape), interpolate_mode="bilinear")[0, 0]
     heat = normalise_map(m)
     return Explanation(heatmap=heat, method="occlusion", target_grade=target,
                        regions=region_shares(heat, crop.pixels, crop.laterality))

@@ -153,7 +153,7 @@ def render_markdown(card: dict | None) -> str:
               "  validated use; the out-of-distribution gate rejects some of these, not all.",
               *_gate_failure_lines(),
               *_centring_lines(card["model_id"]),
-              "- Grad-CAM is coarse (7×7 cells upsampled) and shows where evidence lies, not why.",
+              f"- Grad-CAM is coarse ({card['input_size'] // 32}×{card['input_size'] // 32} cells upsampled) and shows where evidence lies, not why.",
               "- The val set picked the epoch and the temperature; the held-out test set will likely score a little lower.",
               *_selection_bias_lines(card.get("selection")), ""]
     return "\n".join(lines)

@@ -210,3 +210,16 @@ def test_real_network_maps_are_normalised_and_sum_to_one(knee_crops):
             assert e.heatmap.shape == (224, 224) and 0.0 <= e.heatmap.min() and e.heatmap.max() == pytest.approx(1.0)
             assert sum(r.share for r in e.regions) == pytest.approx(1.0)
             assert [r.share for r in e.regions] == sorted((r.share for r in e.regions), reverse=True)
+
+
+def test_a_grader_trained_larger_explains_in_the_crops_own_pixels():
+    from dataclasses import replace
+
+    # The crop is upsampled to 288 px for the network; both maps come back at the crop's 224 px,
+    # with the evidence where it is on the crop.
+    grader = replace(_tiny(), input_size=288)
+    crop = _evidence_crop(4, 2)
+    for e in (gradcam(crop, grader, target_grade=4, layer=grader.model.features), occlusion(crop, grader, target_grade=4, window=36)):
+        assert e.heatmap.shape == crop.pixels.shape
+        r, c = np.unravel_index(np.argmax(e.heatmap), e.heatmap.shape)
+        assert abs(r - 4.5 * CELL) <= CELL and abs(c - 2.5 * CELL) <= CELL, e.method
