@@ -36,6 +36,8 @@ __all__ = [
     "crop_on_film",
     "grade_radiographs",
     "grade_radiograph",
+    "UserGrading",
+    "grade_user_crops",
     "iter_graded",
     "knee_record",
     "grade_record",
@@ -184,6 +186,36 @@ def grade_radiograph(rad: Radiograph, *, kind: ImageKind = "auto", allow_outside
                      grader=None) -> list[GradedKnee]:
     """Every knee of one film, graded (refused knees carry their error)."""
     return grade_radiographs([(rad, knees(rad, kind, grader))], grader=grader, allow_outside_use=allow_outside_use)[0]
+
+
+@dataclass(frozen=True)
+class UserGrading:
+    """The crops a user placed, graded: results and refusals by crop index, and the audit trail's
+    error if recording failed (the grades stand; the page says the trail could not be written)."""
+
+    results: dict[int, GradeResult]
+    errors: dict[int, KneeAIError]
+    audit_error: KneeAIError | None = None
+
+
+def grade_user_crops(crops: list[KneeCrop], radiograph: Radiograph | None, *, allow_outside_use: bool = False,
+                     grader=None, subject: str | None = None, user: str | None = None) -> UserGrading:
+    """Gate and grade the crops a user placed on ``radiograph`` in one batched pass, and record
+    every grading in the audit trail (saved as a visit or not) in one transaction."""
+    from kneeai.grading.predict import grade_knees
+    from kneeai.store.registry import record_gradings
+
+    try:
+        out = grade_knees(crops, [radiograph] * len(crops), grader=grader, allow_outside_use=allow_outside_use)
+    except KneeAIError as exc:  # nothing could be graded (e.g. the weights fail their check)
+        return UserGrading({}, {i: exc for i in range(len(crops))})
+    results = {i: r for i, r in enumerate(out) if isinstance(r, GradeResult)}
+    errors = {i: r for i, r in enumerate(out) if not isinstance(r, GradeResult)}
+    try:
+        record_gradings([(results[i], crops[i].source_sha256) for i in sorted(results)], subject=subject, user=user)
+    except KneeAIError as exc:
+        return UserGrading(results, errors, exc)
+    return UserGrading(results, errors)
 
 
 def _prepare(path: Path | str, kind: ImageKind, grader, reader=None) -> tuple[Radiograph, list[LocatedKnee], list]:

@@ -9,13 +9,11 @@ import streamlit as st
 from kneeai.config import SETTINGS
 from kneeai.errors import KneeAIError, NotAKnee
 from kneeai.grading.charts import probability_figure
-from kneeai.grading.predict import grade
 from kneeai.grading.wording import grade_sentence, uncertainty_level
 from kneeai.imaging.localize import is_single_knee
 from kneeai.imaging.draw import box_from_selection, film_box_figure
 from kneeai.io import load_radiograph
 from kneeai.schemas import CropBox, GradeResult, KneeCrop, Radiograph
-from kneeai.store.registry import record_grading
 from ui.auth import audit_user, guard_upload
 from ui.loaders import grader
 from ui.state import Key, clear_image, get, lang, put
@@ -143,25 +141,17 @@ def _box_editor(rad: Radiograph) -> list[tuple[CropBox, str | None]]:
 
 
 def _grade_crops(crops: list[KneeCrop]) -> None:
-    allow = bool(get(Key.OVERRIDE_OOD, False))
-    results: dict[int, GradeResult] = {}
-    errors: dict[int, KneeAIError] = {}
+    from kneeai.pipeline import grade_user_crops
+
     with st.spinner(tr("grade.running")):
-        for i, crop in enumerate(crops):
-            try:
-                results[i] = grade(crop, allow_outside_use=allow, grader=grader(), radiograph=get(Key.RADIOGRAPH))
-            except KneeAIError as exc:
-                errors[i] = exc
-                continue
-            try:
-                # Every grading goes into the audit trail, saved as a visit or not.
-                record_grading(results[i], crop.source_sha256, subject=get(Key.PATIENT_PSEUDONYM), user=audit_user())
-            except KneeAIError as exc:
-                show_error(exc)
+        done = grade_user_crops(crops, get(Key.RADIOGRAPH), allow_outside_use=bool(get(Key.OVERRIDE_OOD, False)),
+                                grader=grader(), subject=get(Key.PATIENT_PSEUDONYM), user=audit_user())
+    if done.audit_error is not None:
+        show_error(done.audit_error)
     put(Key.CROPS, crops)
-    put(Key.GRADES, results)
-    put(Key.ACTIVE_CROP, min(results) if results else 0)
-    put("grade_errors", errors)
+    put(Key.GRADES, done.results)
+    put(Key.ACTIVE_CROP, min(done.results) if done.results else 0)
+    put("grade_errors", done.errors)
 
 
 def _show_result(i: int, crop: KneeCrop, result: GradeResult) -> None:
