@@ -95,10 +95,6 @@ def centre_on_joint(rad: Radiograph, box: CropBox, laterality: Laterality | None
                     density=None) -> CentredBox:
     """Move ``box`` (same size) to where its crop looks most like a joint-centred knee crop."""
     if density is None:
-        if grader is None:
-            from kneeai.grading.weights import load_grader
-
-            grader = load_grader()
         grader, density = joint_scoring(grader)
     if density is None:  # no fitted density for this grader: nothing to centre with
         return CentredBox(box, False, None, None)
@@ -161,10 +157,6 @@ def centred_knee_boxes(rad: Radiograph, as_film: bool = False, grader=None) -> l
     guesses = guess_knee_boxes(rad, as_film=as_film)
     if is_single_knee(rad) and not as_film:
         return guesses
-    if grader is None:
-        from kneeai.grading.weights import load_grader
-
-        grader = load_grader()
     grader, density = joint_scoring(grader)
     found = [centre_on_joint(rad, box, lat, grader, density) for box, lat in guesses]
     lats = [lat for _, lat in guesses]
@@ -189,10 +181,6 @@ def crop_box(rad: Radiograph, grader=None) -> CropBox:
     h, w = rad.shape
     if h == w:
         return CropBox(top=0, left=0, height=h, width=w)
-    if grader is None:
-        from kneeai.grading.weights import load_grader
-
-        grader = load_grader()
     grader, density = joint_scoring(grader)
     if density is None:
         return square_box(rad)

@@ -63,12 +63,15 @@ def load_joint_scorer(weights_dir: Path | None = None) -> JointScorer | None:
     return JointScorer(OnnxNetwork(onnx_session(net_path)), int(entry.get("input_size", 224)), info, density)
 
 
-def joint_scoring(grader) -> tuple[object, object]:
-    """The (network, density) pair that centring scores boxes with: the shipped scorer, else the
-    grader and its gate (density None when the grader has none fitted)."""
+def joint_scoring(grader=None) -> tuple[object, object]:
+    """The (network, density) pair that centring scores boxes with: the shipped scorer, else
+    ``grader`` (default: the shipped grader, loaded only then) and its gate (density None when the
+    grader has none fitted)."""
     scorer = load_joint_scorer()
     if scorer is not None:
         return scorer, scorer.density
     from kneeai.grading.gate import load_gate
+    from kneeai.grading.weights import load_grader
 
+    grader = grader or load_grader()
     return grader, load_gate(grader)

@@ -210,20 +210,26 @@ def pull(client: PacsClient, ref: FilmRef) -> PulledFilm:
 
     Raises NotAnImage for a report, a presentation state or any object without pixels; intake's
     own errors (unsupported codec, ...) otherwise."""
-    from kneeai.errors import NoPixelData
-    from kneeai.io import load_radiograph
-
     if not is_image_sop_class(ref.sop_class):
         raise NotAnImage(sop_class=ref.sop_class)
     ds = client.retrieve_instance(ref.study_uid, ref.series_uid, ref.sop_uid)
+    data, rad = _read_instance(ds, str(ds.get("SOPClassUID", ref.sop_class)))
+    return PulledFilm(ref, ds, data, rad)
+
+
+def _read_instance(ds, sop_class: str) -> tuple[bytes, Radiograph]:
+    """A retrieved instance's bytes and Radiograph, through the usual intake; NotAnImage for an
+    object without pixels."""
+    from kneeai.errors import NoPixelData
+    from kneeai.io import load_radiograph
+
     if "PixelData" not in ds:
-        raise NotAnImage(sop_class=str(ds.get("SOPClassUID", ref.sop_class)))
+        raise NotAnImage(sop_class=sop_class)
     data = dataset_bytes(ds)
     try:
-        rad = load_radiograph(data)
+        return data, load_radiograph(data)
     except NoPixelData as exc:
-        raise NotAnImage(sop_class=str(ds.get("SOPClassUID", ref.sop_class))) from exc
-    return PulledFilm(ref, ds, data, rad)
+        raise NotAnImage(sop_class=sop_class) from exc
 
 
 # An archive source that names a PACS instance rather than a file: this prefix and the film's
@@ -251,17 +257,11 @@ def pull_source(client: PacsClient, source: str) -> Radiograph:
         raise NotAnImage(sop_class=source)
     study, series, sop = parts[1::2]
     # One request a film: the instance carries its own SOP class, so no metadata query first.
-    from kneeai.errors import NoPixelData
-    from kneeai.io import load_radiograph
-
     ds = client.retrieve_instance(study, series, sop)
     sop_class = str(ds.get("SOPClassUID", ""))
-    if not is_image_sop_class(sop_class) or "PixelData" not in ds:
+    if not is_image_sop_class(sop_class):
         raise NotAnImage(sop_class=sop_class or source)
-    try:
-        return load_radiograph(dataset_bytes(ds))
-    except NoPixelData as exc:
-        raise NotAnImage(sop_class=sop_class) from exc
+    return _read_instance(ds, sop_class)[1]
 
 
 @lru_cache(maxsize=1)

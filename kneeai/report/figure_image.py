@@ -82,7 +82,7 @@ def figure_svg(fig, width_mm: float, height_mm: float, font_path: Path | None = 
         ax.set_xlim(*xa.range)
     if ya.range:
         ax.set_ylim(*ya.range)
-    if ya.autorange == "reversed" or (bars and ya.autorange == "reversed"):
+    if ya.autorange == "reversed":
         ax.invert_yaxis()
     ax.set_xlabel(_text(xa.title), fontproperties=prop, fontsize=size)
     ax.set_ylabel(_text(ya.title), fontproperties=prop, fontsize=size)
@@ -100,11 +100,10 @@ def figure_svg(fig, width_mm: float, height_mm: float, font_path: Path | None = 
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if legend:
-        ax.legend([h for h, _ in legend], [n for _, n in legend], prop=prop.copy() if prop else None,
-                  fontsize=size, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(3, len(legend)), frameon=False)
-        for text in ax.get_legend().get_texts():
-            text.set_fontproperties(prop)
-            text.set_fontsize(size)
+        legend_font = prop.copy()
+        legend_font.set_size(size)
+        ax.legend([h for h, _ in legend], [n for _, n in legend], prop=legend_font, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.2), ncol=min(3, len(legend)), frameon=False)
     mfig.tight_layout(pad=0.3)
     buf = io.BytesIO()
     # Text as outlines: the SVG needs no font to display, in any script.

@@ -110,10 +110,6 @@ class VisitRecord:
         return decode_png(self.heatmap_png) if self.heatmap_png else None
 
 
-def _now() -> str:
-    return now_iso()
-
-
 def new_pseudonym() -> str:
     """Six random hex digits (16.7 million values): unrelated to any identity by construction."""
     return PSEUDONYM_PREFIX + secrets.token_hex(3).upper()
@@ -138,7 +134,7 @@ def create_patient(identifiers: dict[str, str] | None = None, user: str | None =
         while taken:
             pseudonym = new_pseudonym()
             taken = s.scalar(select(func.count()).select_from(Patient).where(Patient.pseudonym == pseudonym)) > 0
-        p = Patient(pseudonym=pseudonym, created_at=_now())
+        p = Patient(pseudonym=pseudonym, created_at=now_iso())
         for kind, value in (identifiers or {}).items():
             if value:
                 p.identifiers.append(Identifier(kind=kind, value=str(value)))
@@ -264,7 +260,7 @@ def save_visit(
     when = date.fromisoformat(visit_date) if isinstance(visit_date, str) else visit_date
     with write_session() as s:
         _patient(s, patient_id)
-        v = Visit(patient_id=patient_id, visit_date=when, laterality=laterality, created_at=_now(), user=user or audit.current_user(),
+        v = Visit(patient_id=patient_id, visit_date=when, laterality=laterality, created_at=now_iso(), user=user or audit.current_user(),
                   clinical_json=json.dumps(clinical, ensure_ascii=False) if clinical else None)
         v.image = KneeImage(sha256=image_sha256, crop_png=crop_png, mm_per_pixel=mm_per_pixel, heatmap_png=heatmap_png)
         g = grade_to_dict(grade)
@@ -278,7 +274,7 @@ def save_visit(
                 v.risks.append(RiskRecord(model_name=m.model_name, model_id=m.model_id, model_sha256=m.sha256, simulated=m.simulated,
                                           inputs_json=inputs, risk_json=json.dumps(model_risk_to_dict(m))))
         if override is not None:
-            v.overrides.append(Override(kl_grade=override[0], reason=override[1], user=user or audit.current_user(), created_at=_now()))
+            v.overrides.append(Override(kl_grade=override[0], reason=override[1], user=user or audit.current_user(), created_at=now_iso()))
         s.add(v)
         s.flush()
         subject = f"visit:{v.id}"
@@ -302,7 +298,7 @@ def set_override(visit_id: int, kl_grade: int, reason: str, user: str | None = N
         v = s.get(Visit, visit_id)
         if v is None:
             raise RecordNotFound(detail=f"visit {visit_id}")
-        s.add(Override(visit_id=visit_id, kl_grade=grade, reason=reason, user=user or audit.current_user(), created_at=_now()))
+        s.add(Override(visit_id=visit_id, kl_grade=grade, reason=reason, user=user or audit.current_user(), created_at=now_iso()))
         audit.append(s, "override", {"kl_grade": grade, "reason": reason, "model_grade": v.grade.kl_grade if v.grade else None},
                      subject=f"visit:{visit_id}", model_id=v.grade.model_id if v.grade else None,
                      weights_sha256=v.grade.model_sha256 if v.grade else None, input_sha256=v.image.sha256 if v.image else None, user=user)

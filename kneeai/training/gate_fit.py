@@ -66,10 +66,11 @@ def _training_augmentation() -> dict[str, float]:
     """The shipped grader's own augmentation probabilities (its training config), so the density
     covers the same low-resolution and bordered knees the grader learnt to grade."""
     from kneeai.training.ship import CONFIG_FILE
+    from kneeai.training.train import TrainConfig
 
     path = SETTINGS.weights_dir / CONFIG_FILE
     cfg = json.loads(path.read_text()) if path.exists() else {}
-    return {k: float(cfg.get(k, default)) for k, default in (("noise_p", 0.3), ("lowres_p", 0.0), ("border_p", 0.0))}
+    return {k: float(cfg.get(k, getattr(TrainConfig, k))) for k in ("noise_p", "lowres_p", "border_p")}
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -91,10 +92,11 @@ def _fit(args: argparse.Namespace) -> int:
     # the density covers the same envelope, so another hospital's slightly different crop or
     # exposure is not mistaken for a non-knee.
     gen = torch.Generator().manual_seed(args.seed)
+    augmentation = _training_augmentation()
     u8 = torch.from_numpy(np.stack([np.rint(x * 255) for x in plain]).astype(np.uint8))
     for _ in range(args.augmented_copies):
         for i in range(0, len(u8), 64):
-            crops += list(augment(u8[i : i + 64], gen, **_training_augmentation())[:, 0].numpy())
+            crops += list(augment(u8[i : i + 64], gen, **augmentation)[:, 0].numpy())
     labels = np.tile([g for _, g in train], 1 + args.augmented_copies)
     density = fit_density(features(grader, crops), labels, args.components)
     # The threshold comes from val: the grader has seen every train knee, so even train knees
@@ -111,7 +113,7 @@ def _fit(args: argparse.Namespace) -> int:
     meta = {
         "kind": "ood_gate", "model_id": f"ood-gate-for-{grader.info.model_id}",
         "grader_model_id": grader.info.model_id, "grader_sha256": grader.info.sha256,
-        "n_train_knees": len(train), "augmented_copies": args.augmented_copies, "augmentation": _training_augmentation(),
+        "n_train_knees": len(train), "augmented_copies": args.augmented_copies, "augmentation": augmentation,
         "n_components": int(len(density.variances)), "n_val_calibration": len(val),
         "val_quantile": VAL_QUANTILE, "threshold": threshold, "val_rejected_share_crossfit": round(crossfit, 4),
         "training_data": "Knee Osteoarthritis Severity Grading Dataset (Chen 2018): density on train, threshold on val",

@@ -112,12 +112,12 @@ def freeze_joint_scorer(weights_dir: Path | None = None) -> dict:
     from kneeai.grading.gate import GATE_FILE, FeatureDensity
     from kneeai.grading.joint_scorer import SCORER_DENSITY_FILE, SCORER_FILE
     from kneeai.grading.runtime import ONNX_FILE
-    from kneeai.manifest import verified_path
+    from kneeai.manifest import load_manifest, verified_path
 
     wdir = weights_dir or SETTINGS.weights_dir
     onnx_path, onnx_entry = verified_path(ONNX_FILE, wdir)
     gate_path, _ = verified_path(GATE_FILE, wdir)
-    grader = json.loads((wdir / "manifest.json").read_text())[GRADER_FILE]
+    grader = load_manifest(wdir)[GRADER_FILE]
     density = FeatureDensity.load(gate_path)
     if onnx_entry.get("source_sha256") != grader["sha256"] or density.grader_sha256 != grader["sha256"]:
         raise SystemExit("the ONNX export and the gate must both be the shipped grader's: export and refit first")
