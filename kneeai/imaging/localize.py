@@ -35,6 +35,9 @@ __all__ = ["guess_knee_boxes", "fit_on_film", "downsample", "ANALYSIS_SIDE"]
 ANALYSIS_SIDE = 512
 # Up to this aspect an image of crop size is a crop whatever it shows.
 SQUARE_ASPECT = 1.35
+# The two legs of one patient are of about one width: a second bright band narrower than this
+# share of the first is not a leg.
+_MIN_LEG_WIDTH_RATIO = 0.5
 # A square of this many leg widths when the pixel spacing is unknown: a leg at the knee is about
 # 120 mm wide including soft tissue and the crop is SETTINGS.crop_mm (140 mm).
 _BOX_PER_LEG_WIDTH = 1.2
@@ -83,9 +86,15 @@ def guess_knee_boxes(rad: Radiograph, as_film: bool = False) -> list[tuple[CropB
     valley = None if rad.laterality is not None else _valley(profile, background, force=bilateral_hint)
     strips = [(0, valley), (valley, small.shape[1])] if valley is not None else [(0, small.shape[1])]
 
+    legs = [_leg_column(profile[c0:c1], background) for c0, c1 in strips]
+    if len(legs) == 2 and min(w for _, w in legs) < _MIN_LEG_WIDTH_RATIO * max(w for _, w in legs):
+        # A "leg" a fraction of the other's width is a marker, a label or a strip of collimator
+        # edge beside one knee (a white frame line at the border made a 21-pixel second knee).
+        wide = int(np.argmax([w for _, w in legs]))
+        strips, legs = [strips[wide]], [legs[wide]]
+
     found: list[CropBox] = []
-    for c0, c1 in strips:
-        centre_col, leg_width = _leg_column(profile[c0:c1], background)
+    for (c0, _), (centre_col, leg_width) in zip(strips, legs):
         centre_col += c0
         half = max(int(leg_width / 4), 2)
         band = small[:, max(centre_col - half, 0) : centre_col + half + 1]
@@ -135,17 +144,17 @@ def _valley(profile: np.ndarray, background: float, force: bool = False) -> int 
 
 
 def _leg_column(profile: np.ndarray, background: float) -> tuple[int, float]:
-    """(middle column, width) of the bright run around the brightest column of a strip."""
+    """(middle column, width) of a strip's leg: of the runs brighter than half its brightest
+    column, the one with the most brightness above the background. A leg is wide; a frame line,
+    lead marker or label at the film's edge may be brighter but is narrow."""
     peak = int(np.argmax(profile))
     level = background + 0.5 * (float(profile[peak]) - background)
-    above = profile >= level
-    left = peak
-    while left > 0 and above[left - 1]:
-        left -= 1
-    right = peak
-    while right < len(profile) - 1 and above[right + 1]:
-        right += 1
-    return (left + right) // 2, float(right - left + 1)
+    above = np.concatenate([[False], profile >= level, [False]])
+    edges = np.flatnonzero(np.diff(above.astype(np.int8)))
+    runs = list(zip(edges[::2], edges[1::2] - 1))  # (first, last) columns of each bright run
+    mass = [float((profile[a : b + 1] - background).sum()) for a, b in runs]
+    left, right = runs[int(np.argmax(mass))]
+    return int(left + right) // 2, float(right - left + 1)
 
 
 def _joint_row(rows: np.ndarray, background: float) -> int:

@@ -87,6 +87,17 @@ def test_single_leg_off_centre_on_a_wide_film_is_not_split() -> None:
     assert _contains(boxes[0][0], 450, 350)
 
 
+@pytest.mark.parametrize("brightness", [0.7, 0.9])
+def test_a_white_frame_line_at_the_film_edge_is_not_a_knee(brightness: float) -> None:
+    # One knee and, at the film's right edge, a bright frame line a few columns wide (a viewer
+    # export once made it a second, 21-pixel knee; brighter still, it took the only box).
+    rad = _film([("kl2_9015402R.webp", False, 450, 220)], (900, 720), False, laterality=None)
+    rad.pixels[:, 690:] = brightness
+    boxes = guess_knee_boxes(rad, as_film=True)
+    assert len(boxes) == 1
+    assert _contains(boxes[0][0], 450, 220)
+
+
 def test_a_knee_crop_comes_back_whole() -> None:
     x = np.asarray(Image.open(KNEES / "kl0_9006140L.webp").convert("L"), dtype=np.float32) / 255
     rad = Radiograph(pixels=x, spacing_mm=None, laterality="R", source="test")
