@@ -1,7 +1,14 @@
 """Fit and evaluate the out-of-distribution gate of :mod:`kneeai.grading.gate` (release tooling)::
 
-    python -m kneeai.training.gate_fit fit --data ../shared/data/knee-kl --out weights/ood_gate.npz
-    python -m kneeai.training.gate_fit evaluate --data ../shared/data/knee-kl --out docs/ood_eval.json
+    python -m kneeai.training.gate_fit fit --data ../shared/data/knee-kl --films ../shared/data/knee-films-dev \
+        --out weights/ood_gate.npz
+    python -m kneeai.training.gate_fit evaluate --data ../shared/data/knee-kl --films ../shared/data/knee-films-dev \
+        --out docs/ood_eval.json
+
+The density is fitted on the OAI train knees and, with ``--films``, on the knees that the film
+pipeline (:func:`kneeai.pipeline.knees`) cuts from real films of another hospital: a gate fitted on
+OAI crops alone refused one real knee in 25 of those films as "not a knee". How many such knees a
+gate fitted without their film would refuse is measured by cross-fitting over films.
 """
 from __future__ import annotations
 
@@ -62,6 +69,73 @@ def _crossfit_rejection(d2: np.ndarray, patients: list[str], quantile: float, se
     return float(np.mean(shares))
 
 
+# Folds of the films for the cross-fitted refusal rate of real-film knees.
+FILM_FOLDS = 5
+
+
+def _film_knees(films: Path):
+    """(path, radiograph, knees) for every readable image under ``films``, as the pipeline finds them.
+
+    Files that cannot be read are skipped with a logged warning (a fit over a clinic's export
+    should not stop on one broken file).
+    """
+    from kneeai.errors import KneeAIError
+    from kneeai.io import load_radiograph
+    from kneeai.pipeline import knees
+    from kneeai.training.splits import IMAGE_SUFFIXES
+
+    for path in sorted(p for p in films.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+        try:
+            rad = load_radiograph(path)
+            found = knees(rad)
+        except KneeAIError as exc:
+            log.warning("%s skipped: %s", path, exc.key)
+            continue
+        yield path, rad, found
+
+
+def film_knee_crops(films: Path) -> tuple[list[np.ndarray], list[str]]:
+    """Every knee crop the pipeline cuts from the images under ``films``, with its film's name."""
+    crops: list[np.ndarray] = []
+    names: list[str] = []
+    for path, _, found in _film_knees(films):
+        for k in found:
+            crops.append(np.asarray(k.crop.pixels, np.float32))
+            names.append(path.name)
+    return crops, names
+
+
+def _manifest_entry() -> dict:
+    from kneeai.manifest import load_manifest
+
+    return load_manifest().get(GATE_FILE, {})
+
+
+def _film_folds(names: list[str], folds: int, seed: int) -> np.ndarray:
+    """A fold per knee, by film: both knees of a film fall in the same fold."""
+    films = sorted(set(names))
+    order = np.random.default_rng(seed).permutation(len(films))
+    fold_of = {films[i]: n % folds for n, i in enumerate(order)}
+    return np.array([fold_of[n] for n in names])
+
+
+def crossfit_film_rejection(fit, val_feats: np.ndarray, film_feats: np.ndarray, film_names: list[str],
+                            folds: int = FILM_FOLDS, seed: int = 0) -> float:
+    """Share of real-film knees whose film was left out of the density, that the density refuses.
+
+    fit : callable(film_mask) -> FeatureDensity fitted on the OAI knees plus the film knees where
+        ``film_mask`` is True (threshold unset); the threshold is then set on val as in the shipped fit.
+    film_feats : ndarray, shape = (n_knees, n_features), the plain (unaugmented) film knees.
+    """
+    fold = _film_folds(film_names, folds, seed)
+    refused = 0
+    for k in range(folds):
+        density = fit(fold != k)
+        threshold = float(np.quantile(density.distance2(val_feats), VAL_QUANTILE))
+        refused += int((density.distance2(film_feats[fold == k]) > threshold).sum())
+    return refused / max(len(film_names), 1)
+
+
 def _training_augmentation() -> dict[str, float]:
     """The shipped grader's own augmentation probabilities (its training config), so the density
     covers the same low-resolution and bordered knees the grader learnt to grade."""
@@ -71,6 +145,18 @@ def _training_augmentation() -> dict[str, float]:
     path = SETTINGS.weights_dir / CONFIG_FILE
     cfg = json.loads(path.read_text()) if path.exists() else {}
     return {k: float(cfg.get(k, getattr(TrainConfig, k))) for k in ("noise_p", "lowres_p", "border_p")}
+
+
+def _features_and_grades(grader, crops: list[np.ndarray], batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """The grader's penultimate features and its grade (argmax) for each crop."""
+    from kneeai.grading.inputs import input_array
+
+    feats, grades = [], []
+    for i in range(0, len(crops), batch):
+        f, logits = grader.forward.features_and_logits(input_array(list(crops[i : i + batch]), grader.input_size))
+        feats.append(f)
+        grades.append(np.argmax(logits, 1))
+    return np.concatenate(feats), np.concatenate(grades)
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -84,25 +170,62 @@ def _fit(args: argparse.Namespace) -> int:
     grader = load_grader()
     root = Path(args.data)
     t0 = time.time()
-    train = _split_files(root, "train", args.limit)
-    plain = [_read_grey(p) for p, _ in train]
-    crops = list(plain)
     # The grader was trained on augmented knees (zoom, shift, rotation, exposure, blur, noise, and
     # for later graders low resolution and borders):
     # the density covers the same envelope, so another hospital's slightly different crop or
     # exposure is not mistaken for a non-knee.
     gen = torch.Generator().manual_seed(args.seed)
     augmentation = _training_augmentation()
-    u8 = torch.from_numpy(np.stack([np.rint(x * 255) for x in plain]).astype(np.uint8))
-    for _ in range(args.augmented_copies):
-        for i in range(0, len(u8), 64):
-            crops += list(augment(u8[i : i + 64], gen, **augmentation)[:, 0].numpy())
-    labels = np.tile([g for _, g in train], 1 + args.augmented_copies)
-    density = fit_density(features(grader, crops), labels, args.components)
+
+    def with_copies(images: list[np.ndarray], copies: int) -> list[np.ndarray]:
+        u8 = torch.from_numpy(np.stack([np.rint(np.clip(x, 0, 1) * 255) for x in images]).astype(np.uint8))
+        out = list(images)
+        for _ in range(copies):
+            for i in range(0, len(u8), 64):
+                out += list(augment(u8[i : i + 64], gen, **augmentation)[:, 0].numpy())
+        return out
+
+    train = _split_files(root, "train", args.limit)
+    oai_feats = features(grader, with_copies([_read_grey(p) for p, _ in train], args.augmented_copies))
+    oai_labels = np.tile([g for _, g in train], 1 + args.augmented_copies)
     # The threshold comes from val: the grader has seen every train knee, so even train knees
     # held out from the density would look more typical than a new knee does.
     val = _split_files(root, "val", args.val_limit)
-    val_d2 = density.distance2(features(grader, [_read_grey(p) for p, _ in val]))
+    val_feats = features(grader, [_read_grey(p) for p, _ in val])
+
+    film_meta: dict = {}
+    n_film_knees = 0
+    film_feats, film_labels, film_knee = np.zeros((0, oai_feats.shape[1])), np.zeros(0, int), np.zeros(0, int)
+    if args.films:
+        crops, film_names = film_knee_crops(Path(args.films))
+        if not crops:
+            raise SystemExit(f"no knee found in the images under {args.films}")
+        n_film_knees = len(crops)
+        _, grades = _features_and_grades(grader, crops)
+        film_feats = features(grader, with_copies(crops, args.film_copies))
+        # A real knee carries no KL label here: it joins the Gaussian of the grade the grader gives it,
+        # so its difference from the OAI knees of that grade widens the shared covariance.
+        film_labels = np.tile(grades, 1 + args.film_copies)
+        film_knee = np.tile(np.arange(len(crops)), 1 + args.film_copies)
+
+    def fit(film_mask: np.ndarray) -> FeatureDensity:
+        rows = film_mask[film_knee] if len(film_knee) else np.zeros(0, bool)
+        return fit_density(np.concatenate([oai_feats, film_feats[rows]]), np.concatenate([oai_labels, film_labels[rows]]),
+                           args.components)
+
+    if args.films:
+        plain = film_feats[:n_film_knees]
+        oai_only = fit(np.zeros(n_film_knees, bool))
+        oai_threshold = float(np.quantile(oai_only.distance2(val_feats), VAL_QUANTILE))
+        film_meta = {
+            "films": Path(args.films).name, "n_film_knees": len(film_names), "n_films": len(set(film_names)),
+            "film_copies": args.film_copies,
+            "films_refused_share_oai_only": round(float((oai_only.distance2(plain) > oai_threshold).mean()), 4),
+            "films_refused_share_crossfit": round(crossfit_film_rejection(fit, val_feats, plain, film_names, seed=args.seed), 4),
+            "film_folds": FILM_FOLDS,
+        }
+    density = fit(np.ones(n_film_knees, bool))
+    val_d2 = density.distance2(val_feats)
     threshold = float(np.quantile(val_d2, VAL_QUANTILE))
     crossfit = _crossfit_rejection(val_d2, [p.stem[:-1] for p, _ in val], VAL_QUANTILE, args.seed)
     density = FeatureDensity(density.means, density.components, density.variances, density.residual_variance,
@@ -110,13 +233,16 @@ def _fit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     density.save(out)
+    data = "Knee Osteoarthritis Severity Grading Dataset (Chen 2018): density on train, threshold on val"
+    if film_meta:
+        data += f"; knees cut by the film pipeline from {film_meta['n_films']} films of {film_meta['films']}, in the density"
     meta = {
         "kind": "ood_gate", "model_id": f"ood-gate-for-{grader.info.model_id}",
         "grader_model_id": grader.info.model_id, "grader_sha256": grader.info.sha256,
         "n_train_knees": len(train), "augmented_copies": args.augmented_copies, "augmentation": augmentation,
         "n_components": int(len(density.variances)), "n_val_calibration": len(val),
         "val_quantile": VAL_QUANTILE, "threshold": threshold, "val_rejected_share_crossfit": round(crossfit, 4),
-        "training_data": "Knee Osteoarthritis Severity Grading Dataset (Chen 2018): density on train, threshold on val",
+        **film_meta, "training_data": data,
     }
     if out.resolve().parent == SETTINGS.weights_dir.resolve():
         register(out.name, meta)
@@ -182,6 +308,23 @@ def _evaluate(args: argparse.Namespace) -> int:
         return ({c: summarise(rs) for c, rs in by_cat.items()}, {c: summarise(rs) for c, rs in content_only.items()},
                 summarise(everything))
 
+    film_row = None
+    if args.films:
+        # Every knee the film pipeline cuts from real films of another hospital, checked as the
+        # pipeline checks it (image statistics with its film, then the density). In-sample when the
+        # shipped density was fitted with these films: the fit's own JSON (weights/manifest.json)
+        # holds the cross-fitted share, for knees whose film was left out of the density.
+        film_results, refused_knees = [], []
+        for path, rad, found in _film_knees(Path(args.films)):
+            for k in found:
+                r = check(k.crop, grader, radiograph=rad, density=density)
+                film_results.append(r)
+                if not r.accepted:
+                    refused_knees.append(f"{path.name}#{k.index}")
+        film_row = {**summarise(film_results), "refused_knees": refused_knees,
+                    "films_refused_share_crossfit": _manifest_entry().get("films_refused_share_crossfit"),
+                    "description": f"knees cut by kneeai.pipeline.knees from the films of {Path(args.films).name}"}
+
     synthetic = ood_set.synthetic_samples(seed=0, per_kind=args.per_kind)
     syn_cat, syn_content, syn_all = ood_rows(synthetic)
     real = ood_set.real_samples(limit=args.real_limit)
@@ -197,6 +340,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         "val_rejected_share_crossfit": None if density is None else density.val_crossfit_rejected_share,
         "val_knees_shifted": {k: summarise(v) for k, v in shifted.items()},
         "prosthesis_phantoms": summarise(prosthesis),
+        "film_knees": film_row,
         "synthetic_ood": {"all": syn_all, "by_category": syn_cat, "content_only_by_category": syn_content,
                           "description": "seeded synthetic images, 224x224: " + ", ".join(sorted(syn_cat))},
         "real_ood": {"all": real_all, "content_only": real_content.get("real"),
@@ -212,6 +356,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                       "val_rejected_share_crossfit": report["val_rejected_share_crossfit"],
                       "synthetic_rejected_share": syn_all["rejected_share"],
                       "real_rejected_share": real_all["rejected_share"],
+                      "film_knees_rejected_share": film_row and film_row["rejected_share"],
                       "prosthesis_flagged_share": round(report["prosthesis_phantoms"]["prosthesis_flagged"] / max(len(subset), 1), 4),
                       "shifted_rejected_share": {k: v["rejected_share"] for k, v in report["val_knees_shifted"].items()}},
                      indent=1))
@@ -229,12 +374,15 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--components", type=int, default=64)
     fit.add_argument("--augmented-copies", type=int, default=1,
                      help="augmented copies of each knee (the grader's training augmentation)")
+    fit.add_argument("--films", default="", help="a folder of whole films whose knees (as the pipeline cuts them) join the density")
+    fit.add_argument("--film-copies", type=int, default=12, help="augmented copies of each film knee")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--threads", type=int, default=1)
     ev = sub.add_parser("evaluate", help="measure false rejections on val and rejections of non-knee images")
     ev.add_argument("--data", default=str(SETTINGS.data_dir))
     ev.add_argument("--out", default="docs/ood_eval.json")
     ev.add_argument("--limit", type=int, default=0, help="val knees to use (0 = all)")
+    ev.add_argument("--films", default="", help="a folder of whole films: check every knee the pipeline cuts from them")
     ev.add_argument("--shifted", type=int, default=100, help="val knees for the shifted-acquisition rows")
     ev.add_argument("--per-kind", type=int, default=6)
     ev.add_argument("--real-limit", type=int, default=200)
