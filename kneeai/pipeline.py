@@ -36,6 +36,8 @@ __all__ = [
     "crop_on_film",
     "grade_radiographs",
     "grade_radiograph",
+    "retry_as_film",
+    "RETRY_AS_FILM_REASONS",
     "UserGrading",
     "grade_user_crops",
     "iter_graded",
@@ -51,6 +53,13 @@ ImageKind = Literal["auto", "crop", "film"]
 # PatientOrientation that says which way the columns run), its position on an AP/PA film (the
 # patient's right knee on the viewer's left), or the user.
 LateralitySource = Literal["dicom", "position", "user"]
+
+# Gate reasons after which an image taken for one knee crop (by its size, ``kind="auto"``) is
+# searched again as a film: a bilateral or single-knee film exported small (a 512-pixel viewer
+# export) passes for a crop by its size, and its whole frame is unlike any knee crop. The film
+# search's knees are gated in turn, so a picture that is no knee stays refused; only refused
+# crops pay for the search.
+RETRY_AS_FILM_REASONS = frozenset({"gate.reason.not_knee", "gate.reason.screenshot"})
 
 # Knees graded per network call when streaming files (several files' knees share a batch).
 STREAM_BATCH_KNEES = 32
@@ -159,11 +168,14 @@ def crop_on_film(rad: Radiograph, box: CropBox, laterality: Laterality | None) -
 
 
 def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, grader=None,
-                      allow_outside_use: bool = False, prechecks: list[list] | None = None) -> list[list[GradedKnee]]:
+                      allow_outside_use: bool = False, prechecks: list[list] | None = None,
+                      kind: ImageKind | None = None) -> list[list[GradedKnee]]:
     """Gate and grade the located knees of several films in one batched pass.
 
     prechecks : per film, its knees' :func:`~kneeai.grading.gate.precheck` results, when the
         caller computed them already (:func:`iter_graded` does, in its intake threads).
+    kind : how the knees were located; with "auto", an image taken for one knee crop and refused
+        as unlike a knee is searched again as a film (:func:`retry_as_film`).
     """
     from kneeai.grading.predict import grade_knees
 
@@ -179,13 +191,36 @@ def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, 
             r = next(results)
             graded.append(GradedKnee(k, None, r) if isinstance(r, KneeAIError) else GradedKnee(k, r))
         out.append(graded)
+    if kind == "auto":
+        out = [retry_as_film(rad, graded, grader=grader, allow_outside_use=allow_outside_use) or graded
+               for (rad, _), graded in zip(items, out)]
     return out
+
+
+def retry_as_film(rad: Radiograph, graded: list[GradedKnee], *, grader=None,
+                  allow_outside_use: bool = False) -> list[GradedKnee] | None:
+    """``rad``'s knees found and graded as on a film, when ``graded`` is ``rad`` taken whole for one
+    knee crop and refused for a reason in :data:`RETRY_AS_FILM_REASONS`, and the film search finds a
+    knee the gate accepts; otherwise None (the crop's refusal stands)."""
+    from kneeai.imaging.localize import is_single_knee
+
+    if len(graded) != 1 or graded[0].error is None or not is_single_knee(rad):
+        return None
+    if getattr(graded[0].error, "params", {}).get("detail_key") not in RETRY_AS_FILM_REASONS:
+        return None
+    try:
+        found = knees(rad, "film", grader)
+    except KneeAIError:
+        return None
+    again = grade_radiographs([(rad, found)], grader=grader, allow_outside_use=allow_outside_use)[0]
+    return again if any(g.error is None for g in again) else None
 
 
 def grade_radiograph(rad: Radiograph, *, kind: ImageKind = "auto", allow_outside_use: bool = False,
                      grader=None) -> list[GradedKnee]:
     """Every knee of one film, graded (refused knees carry their error)."""
-    return grade_radiographs([(rad, knees(rad, kind, grader))], grader=grader, allow_outside_use=allow_outside_use)[0]
+    return grade_radiographs([(rad, knees(rad, kind, grader))], grader=grader, allow_outside_use=allow_outside_use,
+                             kind=kind)[0]
 
 
 @dataclass(frozen=True)
@@ -248,7 +283,7 @@ def iter_graded(paths: Iterable[Path], *, kind: ImageKind = "auto", allow_outsid
     def flush() -> Iterator[GradedFile]:
         ok = [(rad, ks) for _, rad, ks, _, err in ready if err is None]
         pre = [pc for _, _, _, pc, err in ready if err is None]
-        graded = iter(grade_radiographs(ok, grader=grader, allow_outside_use=allow_outside_use, prechecks=pre))
+        graded = iter(grade_radiographs(ok, grader=grader, allow_outside_use=allow_outside_use, prechecks=pre, kind=kind))
         for path, rad, _, _, err in ready:
             if err is not None:
                 yield GradedFile(str(path), "", (), err)

@@ -154,6 +154,18 @@ def _grade_crops(crops: list[KneeCrop]) -> None:
     put("grade_errors", done.errors)
 
 
+def _small_film(rad: Radiograph) -> bool:
+    """Whether the image, refused as one knee crop, gives knees the gate accepts as a film."""
+    from kneeai.pipeline import GradedKnee, LocatedKnee, retry_as_film
+
+    errors = get("grade_errors", {}) or {}
+    crops = get(Key.CROPS) or []
+    if 0 not in errors or not crops:
+        return False
+    refused = [GradedKnee(LocatedKnee(1, crops[0], crops[0].box, crops[0].laterality, None), None, errors[0])]
+    return retry_as_film(rad, refused, grader=grader()) is not None
+
+
 def _show_result(i: int, crop: KneeCrop, result: GradeResult) -> None:
     language = lang()
     left, right = st.columns([1, 2])
@@ -183,6 +195,10 @@ if rad is not None:
     # The size heuristic guesses; the user decides (a small bilateral film can look like a crop).
     kinds = ("single", "film")
     kind_labels = {k: tr(f"grade.kind.{k}") for k in kinds}
+    if get("small_film_notice") == rad.sha256 and get("small_film_switched") != rad.sha256:
+        # Set before the radio exists (a widget's value cannot change once it is drawn), once.
+        st.session_state["image_kind"] = "film"
+        put("small_film_switched", rad.sha256)
     kind = st.radio(tr("grade.kind"), kinds, index=0 if is_single_knee(rad) else 1, format_func=kind_labels.get,
                     horizontal=True, key="image_kind")
     if kind == "single":
@@ -196,7 +212,15 @@ if rad is not None:
         if previous is None or previous[0].laterality != lat:
             # The pipeline's crop of a one-knee image (a wider crop squared on the joint), with the side chosen.
             _grade_crops([replace(knees(rad, "crop", grader())[0].crop, laterality=lat)])
+            if get("film_retried_for") != rad.sha256 and _small_film(rad):
+                # Refused whole, knees found as a film: a film exported small. Once per image, so
+                # the user can still take it as one knee.
+                put("film_retried_for", rad.sha256)
+                put("small_film_notice", rad.sha256)
+                st.rerun()
     else:
+        if get("small_film_notice") == rad.sha256:
+            st.info(tr("grade.small_film_notice"), icon=":material/photo_size_select_large:")
         chosen = _box_editor(rad)
         if st.button(tr("grade.run"), type="primary"):
             from kneeai.pipeline import crop_on_film

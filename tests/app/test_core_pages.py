@@ -103,3 +103,30 @@ def test_the_user_can_treat_an_image_as_a_film_and_place_boxes(lang):
     assert not at.exception
     assert at.session_state["crops"][0].laterality == "R"
     assert 0 in at.session_state["grades"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_small_film_refused_as_one_knee_opens_as_a_film_with_both_knees(lang):
+    import io
+
+    from PIL import Image
+
+    from tests.unit.test_pipeline_small_film import LEGS
+    from tests.unit.test_localize import _film
+
+    big = _film(LEGS, (1000, 1000), spacing=False, laterality=None).pixels
+    buf = io.BytesIO()
+    Image.fromarray((big * 255).astype("uint8")).resize((500, 500), Image.Resampling.BOX).save(buf, format="PNG")
+    at = _app(lang)
+    at.session_state["upload_bytes"] = buf.getvalue()
+    at.run()
+    assert not at.exception
+    # 500 px and square: a crop by its size, refused whole, so the page switches to the film view
+    # and says why; the pipeline's two boxes are placed, one each side of the middle.
+    assert at.radio(key="image_kind").value == "film"
+    assert any(t("grade.small_film_notice", lang) in i.value for i in at.info)
+    assert at.radio(key="n_knees").value == 2
+    assert at.slider(key="cx_0").value < 250 < at.slider(key="cx_1").value
+    # The user may still take it as one knee: the page does not switch back on its own.
+    at.radio(key="image_kind").set_value("single").run()
+    assert not at.exception and at.radio(key="image_kind").value == "single"
