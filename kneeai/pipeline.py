@@ -60,6 +60,10 @@ LateralitySource = Literal["dicom", "position", "user"]
 # search's knees are gated in turn, so a picture that is no knee stays refused; only refused
 # crops pay for the search.
 RETRY_AS_FILM_REASONS = frozenset({"gate.reason.not_knee", "gate.reason.screenshot"})
+# ... when its longer side has at least this many pixels: on a smaller image each knee of a
+# bilateral film would be under 150 pixels, and an archive of 224-pixel crops would pay a film
+# search for every refused crop.
+RETRY_AS_FILM_MIN_SIDE = 384
 
 # Knees graded per network call when streaming files (several files' knees share a batch).
 STREAM_BATCH_KNEES = 32
@@ -204,7 +208,7 @@ def retry_as_film(rad: Radiograph, graded: list[GradedKnee], *, grader=None,
     knee the gate accepts; otherwise None (the crop's refusal stands)."""
     from kneeai.imaging.localize import is_single_knee
 
-    if len(graded) != 1 or graded[0].error is None or not is_single_knee(rad):
+    if len(graded) != 1 or graded[0].error is None or max(rad.shape) < RETRY_AS_FILM_MIN_SIDE or not is_single_knee(rad):
         return None
     if getattr(graded[0].error, "params", {}).get("detail_key") not in RETRY_AS_FILM_REASONS:
         return None

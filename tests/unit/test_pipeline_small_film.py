@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from kneeai.errors import NotAKnee
 from kneeai.imaging.localize import is_single_knee
 from kneeai.pipeline import grade_radiograph, iter_graded
 from kneeai.schemas import Radiograph
@@ -57,3 +58,15 @@ def test_a_small_picture_that_is_no_knee_stays_refused():
     rad = Radiograph(pixels=pixels, spacing_mm=None, laterality=None, source="test")
     graded = grade_radiograph(rad, kind="auto")
     assert len(graded) == 1 and graded[0].error is not None
+
+
+def test_a_refused_image_under_the_minimum_side_is_not_searched_as_a_film(small_film, monkeypatch):
+    import kneeai.pipeline as pipeline
+
+    tiny = Radiograph(pixels=np.asarray(Image.fromarray(small_film.pixels).resize((300, 300)), np.float32),
+                      spacing_mm=None, laterality=None, source="test")
+    searched = []
+    monkeypatch.setattr(pipeline, "knees", lambda rad, kind="auto", grader=None: searched.append(kind) or [])
+    refused = [pipeline.GradedKnee(None, None, NotAKnee(detail_key="gate.reason.not_knee"))]
+    assert pipeline.retry_as_film(tiny, refused) is None and searched == []
+    assert pipeline.retry_as_film(small_film, refused) is None and searched == ["film"]
