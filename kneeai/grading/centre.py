@@ -23,7 +23,7 @@ from kneeai.imaging.localize import is_single_knee
 from kneeai.imaging.localize import fit_on_film, guess_knee_boxes
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
-__all__ = ["CentredBox", "centre_on_joint", "centred_knee_boxes", "crop_box", "COARSE_SHIFTS", "FINE_SHIFTS", "MIN_GAIN",
+__all__ = ["CentredBox", "centre_on_joint", "centred_knee_boxes", "search_leg", "WIDE_SEARCH_ABOVE", "WIDE_SEARCH_STEP", "crop_box", "COARSE_SHIFTS", "FINE_SHIFTS", "MIN_GAIN",
            "PAIR_MAX_ROW_OFFSET", "row_offset"]
 
 # (row, column) shifts as fractions of the box side. The joint line is the localiser's main
@@ -151,14 +151,43 @@ def _pair_consistent(rad: Radiograph, found: list[CentredBox], lats, grader, den
     return found
 
 
+# A centred box that still scores above this multiple of the density's threshold (its crop would be
+# refused as unlike a knee) is searched for along the whole height of its leg: on long-leg films the
+# row profile's joint line can fall on the tibial shaft or the ankle, further than the local search
+# reaches. On knee-films-dev it moved 17 of 250 knees, from the tibial shaft, the ankle or the
+# condyles onto the joint line (each checked by eye; docs/film_path.md).
+WIDE_SEARCH_ABOVE = 1.0
+# Rows tried by that search, in box sides between two candidates.
+WIDE_SEARCH_STEP = 0.2
+
+
+def search_leg(rad: Radiograph, found: CentredBox, laterality: Laterality | None, grader, density) -> CentredBox:
+    """``found``'s box slid over the whole film height in its column, the best-scoring row centred
+    on its joint; ``found`` itself when that is no better."""
+    box = found.box
+    s = box.height
+    step = max(1, int(round(WIDE_SEARCH_STEP * s)))
+    rows = range(-s // 4, rad.shape[0] - s + s // 4 + 1, step)
+    candidates = list(dict.fromkeys(fit_on_film(rad, CropBox(r, box.left, s, box.width)) for r in rows))
+    scores = _scores(rad, candidates, laterality, grader, density)
+    # Centred from the best row (it stays put when no shift scores better).
+    again = centre_on_joint(rad, candidates[int(np.argmin(scores))], laterality, grader, density)
+    if found.score_after is None or again.score_after is None or again.score_after >= found.score_after:
+        return found
+    return CentredBox(again.box, True, found.score_before, again.score_after)
+
+
 def centred_knee_boxes(rad: Radiograph, as_film: bool = False, grader=None) -> list[tuple[CropBox, Laterality | None]]:
-    """The localiser's boxes, each centred on its joint, and the two of a bilateral film at one
+    """The localiser's boxes, each centred on its joint (searched along its leg when the local
+    search finds no joint, :data:`WIDE_SEARCH_ABOVE`), and the two of a bilateral film at one
     height (:data:`PAIR_MAX_ROW_OFFSET`); a single-knee image comes back whole."""
     guesses = guess_knee_boxes(rad, as_film=as_film)
     if is_single_knee(rad) and not as_film:
         return guesses
     grader, density = joint_scoring(grader)
     found = [centre_on_joint(rad, box, lat, grader, density) for box, lat in guesses]
+    found = [search_leg(rad, c, lat, grader, density) if c.score_after is not None and c.score_after > WIDE_SEARCH_ABOVE
+             else c for c, (_, lat) in zip(found, guesses)]
     lats = [lat for _, lat in guesses]
     if len(found) == 2:
         found = _pair_consistent(rad, found, lats, grader, density)

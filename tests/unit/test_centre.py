@@ -103,3 +103,32 @@ def test_a_knee_boxed_far_below_its_partner_is_searched_again_from_the_partners_
     assert abs(fixed[1].box.top - (224 + PAD)) <= 0.2 * 224 and fixed[1].score_after < lost.score_after
     # Boxes already at one height are left as they are.
     assert centre._pair_consistent(film, [good, good], ["R", "L"], grader, density) == [good, good]
+
+
+def test_a_box_on_the_shaft_of_a_long_leg_film_is_found_on_its_joint(monkeypatch):
+    from tests.unit.test_localize import KNEE_PX, _film
+
+    # One knee on a tall film, its joint at row 450; the localiser is made to guess the tibial
+    # shaft, 1.5 box sides below the joint, further than the local search reaches.
+    rad = _film([("kl2_9015402R.webp", False, 450, 350)], (1600, 700), False, laterality=None)
+    side = int(1.2 * KNEE_PX)
+    shaft = CropBox(450 + int(1.5 * side) - side // 2, 350 - side // 2, side, side)
+    monkeypatch.setattr(centre, "guess_knee_boxes", lambda r, as_film=False: [(shaft, None)])
+    local = centre.centre_on_joint(rad, shaft)
+    assert local.score_after is not None and local.score_after > centre.WIDE_SEARCH_ABOVE
+    ((box, _),) = centre.centred_knee_boxes(rad, as_film=True)
+    assert abs(box.top + box.height / 2 - 450) < 0.2 * side
+    assert box.height == side
+
+
+def test_a_box_the_local_search_centred_well_is_not_searched_along_the_leg(films, monkeypatch):
+    calls = []
+    monkeypatch.setattr(centre, "search_leg", lambda *a: calls.append(a) or a[1])
+    centre.centred_knee_boxes(_bilateral_at_one_height(films), as_film=True)
+    assert calls == []
+
+
+def _bilateral_at_one_height(films) -> Radiograph:
+    film = np.concatenate([films[0].pixels, films[1].pixels], axis=1)
+    return Radiograph(pixels=np.pad(film, ((224, 224), (0, 0)), mode="reflect"), spacing_mm=None, laterality=None,
+                      source="test")
