@@ -51,8 +51,9 @@ __all__ = [
 ImageKind = Literal["auto", "crop", "film"]
 # Where a knee's side came from: the DICOM header (ImageLaterality / Laterality, or the
 # PatientOrientation that says which way the columns run), its position on an AP/PA film (the
-# patient's right knee on the viewer's left), or the user.
-LateralitySource = Literal["dicom", "position", "user"]
+# patient's right knee on the viewer's left), its anatomy (the fibula on the lateral side,
+# kneeai.imaging.side: a single knee whose header says nothing), or the user.
+LateralitySource = Literal["dicom", "position", "anatomy", "user"]
 
 # Gate reasons after which an image taken for one knee crop (by its size, ``kind="auto"``) is
 # searched again as a film: a bilateral or single-knee film exported small (a 512-pixel viewer
@@ -130,16 +131,31 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
 
     if kind == "crop" or (kind == "auto" and is_single_knee(rad)):
         box = crop_box(rad, grader)  # the whole image when square
-        return [LocatedKnee(1, crop_knee(rad, box, rad.laterality), box, rad.laterality,
-                            "dicom" if rad.laterality else None)]
+        return [_sided(LocatedKnee(1, crop_knee(rad, box, rad.laterality), box, rad.laterality,
+                                   "dicom" if rad.laterality else None))]
     film, inner = film_view(rad)
     boxes = centred_knee_boxes(film, as_film=True, grader=grader)
     source = _side_source(rad, len(boxes))
     out = []
     for i, (box, lat) in enumerate(boxes, start=1):
         on_film = CropBox(box.top + inner.top, box.left + inner.left, box.height, box.width)
-        out.append(LocatedKnee(i, _with_box(crop_knee(film, box, lat), on_film), on_film, lat, source if lat else None))
+        out.append(_sided(LocatedKnee(i, _with_box(crop_knee(film, box, lat), on_film), on_film, lat,
+                                      source if lat else None)))
     return out
+
+
+def _sided(knee: LocatedKnee) -> LocatedKnee:
+    """``knee`` with its side read from its anatomy when nothing else gave one."""
+    from dataclasses import replace
+
+    from kneeai.imaging.side import anatomical_side
+
+    if knee.laterality is not None:
+        return knee
+    lat = anatomical_side(knee.crop.pixels)
+    if lat is None:
+        return knee
+    return replace(knee, crop=replace(knee.crop, laterality=lat), laterality=lat, laterality_source="anatomy")
 
 
 def _with_box(crop: KneeCrop, box: CropBox) -> KneeCrop:

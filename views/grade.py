@@ -47,6 +47,7 @@ def _receive_upload() -> None:
     digest = hashlib.sha256(data).hexdigest()
     if get(Key.UPLOAD_NAME) != (name, digest):
         clear_image()
+        st.session_state.pop("lat_single", None)  # the new image's side starts from what the pipeline read
         put(Key.UPLOAD_NAME, (name, digest))
         put(Key.UPLOAD_BYTES, data)
 
@@ -202,16 +203,22 @@ if rad is not None:
     kind = st.radio(tr("grade.kind"), kinds, index=0 if is_single_knee(rad) else 1, format_func=kind_labels.get,
                     horizontal=True, key="image_kind")
     if kind == "single":
-        default = LATERALITY_OPTIONS.index(rad.laterality) if rad.laterality in LATERALITY_OPTIONS else 0
-        lat = st.radio(tr("grade.laterality"), LATERALITY_OPTIONS, index=default, format_func=LAT_LABELS.get, horizontal=True, key="lat_single")
         from dataclasses import replace
 
         from kneeai.pipeline import knees
 
+        single = get("single_knee")
+        if single is None or single[0] != rad.sha256:
+            # The pipeline's crop of a one-knee image (a wider crop squared on the joint) and its side.
+            single = (rad.sha256, knees(rad, "crop", grader())[0])
+            put("single_knee", single)
+        located = single[1]
+        default = LATERALITY_OPTIONS.index(located.laterality) if located.laterality in LATERALITY_OPTIONS else 0
+        lat = st.radio(tr("grade.laterality"), LATERALITY_OPTIONS, index=default, format_func=LAT_LABELS.get, horizontal=True, key="lat_single")
+        st.caption(tr("grade.lat_source." + ("user" if lat != located.laterality else (located.laterality_source or "none"))))
         previous = get(Key.CROPS)
         if previous is None or previous[0].laterality != lat:
-            # The pipeline's crop of a one-knee image (a wider crop squared on the joint), with the side chosen.
-            _grade_crops([replace(knees(rad, "crop", grader())[0].crop, laterality=lat)])
+            _grade_crops([replace(located.crop, laterality=lat)])
             if get("film_retried_for") != rad.sha256 and _small_film(rad):
                 # Refused whole, knees found as a film: a film exported small. Once per image, so
                 # the user can still take it as one knee.

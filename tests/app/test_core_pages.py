@@ -130,3 +130,22 @@ def test_a_small_film_refused_as_one_knee_opens_as_a_film_with_both_knees(lang):
     # The user may still take it as one knee: the page does not switch back on its own.
     at.radio(key="image_kind").set_value("single").run()
     assert not at.exception and at.radio(key="image_kind").value == "single"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_knee_crop_without_a_header_side_opens_with_its_anatomical_side_to_check(lang):
+    from kneeai.imaging.side import anatomical_side
+    from tests.unit.test_side import _grey
+
+    side = anatomical_side(_grey(EXAMPLE))
+    assert side == "R"  # kl4_9070207R: the model reads this knee's side
+    at = _app(lang).run()
+    at.selectbox(key="example_pick").set_value(EXAMPLE).run()
+    assert not at.exception
+    assert at.radio(key="lat_single").value == "R"
+    assert at.session_state["crops"][0].laterality == "R"
+    assert any(t("grade.lat_source.anatomy", lang) in c.value for c in at.caption)
+    # Choosing the other side says the side is now the user's.
+    at.radio(key="lat_single").set_value("L").run()
+    assert any(t("grade.lat_source.user", lang) in c.value for c in at.caption)
+    assert at.session_state["crops"][0].laterality == "L"
