@@ -219,21 +219,28 @@ def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, 
 
 def retry_as_film(rad: Radiograph, graded: list[GradedKnee], *, grader=None,
                   allow_outside_use: bool = False) -> list[GradedKnee] | None:
-    """``rad``'s knees found and graded as on a film, when ``graded`` is ``rad`` taken whole for one
-    knee crop and refused for a reason in :data:`RETRY_AS_FILM_REASONS`, and the film search finds a
-    knee the gate accepts; otherwise None (the crop's refusal stands)."""
-    from kneeai.imaging.localize import is_single_knee
+    """``rad``'s knees found and graded as on a film, when ``graded`` is ``rad`` (of at least
+    :data:`RETRY_AS_FILM_MIN_SIDE` pixels) taken whole for one knee crop and either refused for a
+    reason in :data:`RETRY_AS_FILM_REASONS` while the film search finds a knee the gate accepts, or
+    accepted although it shows two legs side by side while the film search finds two knees the gate
+    accepts (a bilateral film exported small is not one knee); otherwise None (the crop stands)."""
+    from kneeai.imaging.localize import is_single_knee, shows_two_legs
 
-    if len(graded) != 1 or graded[0].error is None or max(rad.shape) < RETRY_AS_FILM_MIN_SIDE or not is_single_knee(rad):
+    if len(graded) != 1 or max(rad.shape) < RETRY_AS_FILM_MIN_SIDE or not is_single_knee(rad):
         return None
-    if getattr(graded[0].error, "params", {}).get("detail_key") not in RETRY_AS_FILM_REASONS:
+    error = graded[0].error
+    refused = error is not None and getattr(error, "params", {}).get("detail_key") in RETRY_AS_FILM_REASONS
+    if not refused and (error is not None or not shows_two_legs(film_view(rad)[0])):
         return None
     try:
         found = knees(rad, "film", grader)
     except KneeAIError:
         return None
     again = grade_radiographs([(rad, found)], grader=grader, allow_outside_use=allow_outside_use)[0]
-    return again if any(g.error is None for g in again) else None
+    accepted = [g for g in again if g.error is None]
+    if refused:
+        return again if accepted else None
+    return again if len(again) >= 2 and len(accepted) == len(again) else None
 
 
 def grade_radiograph(rad: Radiograph, *, kind: ImageKind = "auto", allow_outside_use: bool = False,

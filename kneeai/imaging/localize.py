@@ -28,7 +28,7 @@ import numpy as np
 from kneeai.config import SETTINGS
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
-__all__ = ["guess_knee_boxes", "fit_on_film", "downsample", "ANALYSIS_SIDE"]
+__all__ = ["guess_knee_boxes", "fit_on_film", "downsample", "is_single_knee", "shows_two_legs", "ANALYSIS_SIDE"]
 
 # The search runs on a copy at most this many pixels per side: enough for a joint space of a few
 # millimetres on a 43 cm film, and fast.
@@ -58,9 +58,14 @@ def is_single_knee(rad: Radiograph) -> bool:
         return True
     if aspect > SETTINGS.single_knee_max_aspect or h > w:
         return False
+    return not shows_two_legs(rad)
+
+
+def shows_two_legs(rad: Radiograph) -> bool:
+    """Whether the column profile shows two bright legs with a dark gap between them."""
     small, _ = downsample(rad.pixels, ANALYSIS_SIDE)
     profile = _smooth(small.mean(axis=0), small.shape[1] * 0.02)
-    return _valley(profile, float(np.percentile(small, 5))) is None
+    return _valley(profile, float(np.percentile(small, 5))) is not None
 
 
 def guess_knee_boxes(rad: Radiograph, as_film: bool = False) -> list[tuple[CropBox, Laterality | None]]:

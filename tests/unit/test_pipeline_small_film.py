@@ -70,3 +70,26 @@ def test_a_refused_image_under_the_minimum_side_is_not_searched_as_a_film(small_
     refused = [pipeline.GradedKnee(None, None, NotAKnee(detail_key="gate.reason.not_knee"))]
     assert pipeline.retry_as_film(tiny, refused) is None and searched == []
     assert pipeline.retry_as_film(small_film, refused) is None and searched == ["film"]
+
+
+def test_a_small_bilateral_film_accepted_whole_is_still_graded_as_two_knees(small_film):
+    import kneeai.pipeline as pipeline
+
+    # As if the gate had let the whole frame pass for one knee (18 of the 97 dev bilateral films at
+    # 512 px did): two legs side by side are searched as a film, and two accepted knees win.
+    accepted_whole = [pipeline.GradedKnee(None, object(), None)]
+    again = pipeline.retry_as_film(small_film, accepted_whole)
+    assert again is not None and [k.knee.index for k in again] == [1, 2]
+    assert all(k.error is None for k in again)
+
+
+def test_a_larger_single_knee_crop_accepted_whole_stays_one_knee():
+    import kneeai.pipeline as pipeline
+    from tests.unit.test_side import EXAMPLES, _grey
+
+    for path in EXAMPLES:
+        big = np.asarray(Image.fromarray(_grey(path)).resize((448, 448), Image.Resampling.BICUBIC), np.float32)
+        rad = Radiograph(pixels=big, spacing_mm=None, laterality=None, source="test")
+        graded = grade_radiograph(rad, kind="auto")
+        assert len(graded) == 1 and graded[0].error is None, path.name
+        assert pipeline.retry_as_film(rad, graded) is None
