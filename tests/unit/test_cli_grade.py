@@ -30,10 +30,15 @@ def test_folder_is_searched_recursively_and_each_knee_is_one_json_line(tmp_path,
         assert abs(rec["expected_grade"] - sum(k * p for k, p in enumerate(rec["probabilities"]))) < 1e-4
         assert set(rec["uncertainty"]) == {"entropy", "flip_disagreement"}
         assert rec["model"]["placeholder"] is False and len(rec["model"]["sha256"]) == 64
-        # A crop is its own single knee: the whole image, index 1, side unknown from a WebP.
-        assert rec["knee"] == {"index": 1, "laterality": None, "laterality_source": None, "box": [0, 0, 224, 224]}
+        # A crop is its own single knee: the whole image, index 1; a WebP says nothing of its side,
+        # so the side is read from the knee's anatomy (or left unknown when the model is unsure).
+        assert {k: rec["knee"][k] for k in ("index", "box")} == {"index": 1, "box": [0, 0, 224, 224]}
     assert {r["path"] for r in lines} == {str(nested / "knee.webp"), str(tmp_path / "other.webp")}
     by_name = {r["path"].rsplit("/", 1)[-1]: r for r in lines}
+    # The originals are kl4_9070207R and kl0_9006140L.
+    assert (by_name["knee.webp"]["knee"]["laterality"], by_name["knee.webp"]["knee"]["laterality_source"]) == ("R", "anatomy")
+    assert by_name["other.webp"]["knee"]["laterality"] in ("L", None)
+    assert by_name["other.webp"]["knee"]["laterality_source"] == ("anatomy" if by_name["other.webp"]["knee"]["laterality"] else None)
     # A KL4 knee and a KL0 knee are told apart.
     assert by_name["knee.webp"]["expected_grade"] > by_name["other.webp"]["expected_grade"] + 2
 
