@@ -156,15 +156,17 @@ def _grade_crops(crops: list[KneeCrop]) -> None:
 
 
 def _small_film(rad: Radiograph) -> bool:
-    """Whether the image, refused as one knee crop, gives knees the gate accepts as a film."""
+    """Whether the image, graded whole as one knee crop (refused, or accepted although it shows two
+    legs), gives knees the gate accepts as a film (:func:`kneeai.pipeline.retry_as_film`)."""
     from kneeai.pipeline import GradedKnee, LocatedKnee, retry_as_film
 
     errors = get("grade_errors", {}) or {}
+    grades = get(Key.GRADES, {}) or {}
     crops = get(Key.CROPS) or []
-    if 0 not in errors or not crops:
+    if not crops or (0 not in errors and 0 not in grades):
         return False
-    refused = [GradedKnee(LocatedKnee(1, crops[0], crops[0].box, crops[0].laterality, None), None, errors[0])]
-    return retry_as_film(rad, refused, grader=grader()) is not None
+    whole = [GradedKnee(LocatedKnee(1, crops[0], crops[0].box, crops[0].laterality, None), grades.get(0), errors.get(0))]
+    return retry_as_film(rad, whole, grader=grader()) is not None
 
 
 def _show_result(i: int, crop: KneeCrop, result: GradeResult) -> None:
