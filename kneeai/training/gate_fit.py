@@ -26,6 +26,7 @@ from kneeai.grading import gate as gate_module
 from kneeai.grading.gate import GATE_FILE, VAL_QUANTILE, FeatureDensity, check, features, fit_density, load_gate
 from kneeai.io import appearance
 from kneeai.schemas import GateResult, KneeCrop, Radiograph
+from kneeai.training.films import iter_film_knees
 
 __all__ = ["main"]
 
@@ -73,32 +74,11 @@ def _crossfit_rejection(d2: np.ndarray, patients: list[str], quantile: float, se
 FILM_FOLDS = 5
 
 
-def _film_knees(films: Path):
-    """(path, radiograph, knees) for every readable image under ``films``, as the pipeline finds them.
-
-    Files that cannot be read are skipped with a logged warning (a fit over a clinic's export
-    should not stop on one broken file).
-    """
-    from kneeai.errors import KneeAIError
-    from kneeai.io import load_radiograph
-    from kneeai.pipeline import knees
-    from kneeai.training.splits import IMAGE_SUFFIXES
-
-    for path in sorted(p for p in films.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
-        try:
-            rad = load_radiograph(path)
-            found = knees(rad)
-        except KneeAIError as exc:
-            log.warning("%s skipped: %s", path, exc.key)
-            continue
-        yield path, rad, found
-
-
 def film_knee_crops(films: Path) -> tuple[list[np.ndarray], list[str]]:
     """Every knee crop the pipeline cuts from the images under ``films``, with its film's name."""
     crops: list[np.ndarray] = []
     names: list[str] = []
-    for path, _, found in _film_knees(films):
+    for path, _, found in iter_film_knees(films):
         for k in found:
             crops.append(np.asarray(k.crop.pixels, np.float32))
             names.append(path.name)
@@ -315,7 +295,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         # shipped density was fitted with these films: the fit's own JSON (weights/manifest.json)
         # holds the cross-fitted share, for knees whose film was left out of the density.
         film_results, refused_knees = [], []
-        for path, rad, found in _film_knees(Path(args.films)):
+        for path, rad, found in iter_film_knees(Path(args.films)):
             for k in found:
                 r = check(k.crop, grader, radiograph=rad, density=density)
                 film_results.append(r)

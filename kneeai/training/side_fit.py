@@ -87,17 +87,10 @@ def measure(model: SideModel, crops: list[np.ndarray], right: np.ndarray) -> dic
 def _film_knees(films: Path) -> tuple[list[np.ndarray], np.ndarray]:
     """Knees of the bilateral films under ``films`` (no side in their header), with the side their
     position gives."""
-    from kneeai.errors import KneeAIError
-    from kneeai.io import load_radiograph
-    from kneeai.pipeline import knees
-    from kneeai.training.splits import IMAGE_SUFFIXES
+    from kneeai.training.films import iter_film_knees
 
     crops, right = [], []
-    for path in sorted(p for p in films.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
-        try:
-            found = knees(load_radiograph(path), "film")
-        except KneeAIError:
-            continue
+    for _, _, found in iter_film_knees(films, "film"):
         for k in found:
             if k.laterality_source == "position":
                 crops.append(k.crop.pixels)
