@@ -58,8 +58,8 @@ LateralitySource = Literal["dicom", "position", "anatomy", "user"]
 # Gate reasons after which an image taken for one knee crop (by its size, ``kind="auto"``) is
 # searched again as a film: a bilateral or single-knee film exported small (a 512-pixel viewer
 # export) passes for a crop by its size, and its whole frame is unlike any knee crop. The film
-# search's knees are gated in turn, so a picture that is no knee stays refused; only refused
-# crops pay for the search.
+# search's knees are gated in turn, so a picture that is no knee stays refused. Only refused
+# crops, and accepted ones whose column profile shows two legs, pay for the search.
 RETRY_AS_FILM_REASONS = frozenset({"gate.reason.not_knee", "gate.reason.screenshot"})
 # ... when its longer side has at least this many pixels: on a smaller image each knee of a
 # bilateral film would be under 150 pixels, and an archive of 224-pixel crops would pay a film
@@ -194,8 +194,9 @@ def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, 
 
     prechecks : per film, its knees' :func:`~kneeai.grading.gate.precheck` results, when the
         caller computed them already (:func:`iter_graded` does, in its intake threads).
-    kind : how the knees were located; with "auto", an image taken for one knee crop and refused
-        as unlike a knee is searched again as a film (:func:`retry_as_film`).
+    kind : how the knees were located; with "auto", an image taken for one knee crop that was
+        refused as unlike a knee, or that shows two legs, is searched again as a film
+        (:func:`retry_as_film`).
     """
     from kneeai.grading.predict import grade_knees
 

@@ -23,8 +23,8 @@ from kneeai.imaging.localize import is_single_knee
 from kneeai.imaging.localize import fit_on_film, guess_knee_boxes
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
-__all__ = ["CentredBox", "centre_on_joint", "centred_knee_boxes", "search_leg", "WIDE_SEARCH_ABOVE", "WIDE_SEARCH_STEP", "crop_box", "COARSE_SHIFTS", "FINE_SHIFTS", "MIN_GAIN",
-           "PAIR_MAX_ROW_OFFSET", "row_offset"]
+__all__ = ["CentredBox", "centre_on_joint", "centred_knee_boxes", "search_leg", "crop_box", "COARSE_SHIFTS", "FINE_SHIFTS",
+           "MIN_GAIN", "PAIR_MAX_ROW_OFFSET", "WIDE_SEARCH_ABOVE", "WIDE_SEARCH_STEP", "row_offset"]
 
 # (row, column) shifts as fractions of the box side. The joint line is the localiser's main
 # uncertainty, so rows are searched further than columns.
