@@ -5,8 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from kneeai.errors import KneeAIError
+from kneeai.grading.dataset import SPLIT_KNEES
 from kneeai.training.card import (OP_SIGNS, TARGETS, comparison_rows, confusion_figure, load_card_metrics, missed_targets,
-                                 reliability_figure, selection_spread)
+                                 reliability_figure, selection_spread, val_knees)
 from ui.state import lang
 from ui.widgets import page_header, show_error, tr
 
@@ -15,7 +16,7 @@ language = lang()
 st.markdown("### " + tr("card.intended_use_title"))
 st.write(tr("card.intended_use"))
 st.markdown("### " + tr("card.data_title"))
-st.write(tr("card.data"))
+st.write(tr("card.data", train=SPLIT_KNEES["train"], val=SPLIT_KNEES["val"]))
 
 try:
     card = load_card_metrics()
@@ -28,7 +29,7 @@ if card is None:
 else:
     v = card["val"]
     st.markdown("### " + tr("card.performance_title"))
-    st.caption(tr("card.performance_caption", model_id=card["model_id"]))
+    st.caption(tr("card.performance_caption", model_id=card["model_id"], val=val_knees(card)))
     spread = selection_spread(card.get("selection"))
     if spread:
         st.caption(tr("card.selection_spread", n=spread["n"], lo=spread["accuracy_min"], hi=spread["accuracy_max"],

@@ -9,6 +9,7 @@ from kneeai.explain import METHODS
 from kneeai.grading.charts import probability_figure
 from kneeai.grading.wording import grade_sentence
 from kneeai.i18n import t
+from kneeai.palette import ACCENT
 from ui.loaders import grader
 from ui.state import Key, get, lang, put
 from ui.widgets import page_header, show_error, tr
@@ -48,7 +49,7 @@ else:
         st.markdown("#### " + tr("explain.in_words"))
         st.write(describe(expl, language))
         names = [t("explain.region." + r.region, language) for r in expl.regions]
-        fig = go.Figure(go.Bar(x=[100 * r.share for r in expl.regions], y=names, orientation="h", marker_color="#2563a8",
+        fig = go.Figure(go.Bar(x=[100 * r.share for r in expl.regions], y=names, orientation="h", marker_color=ACCENT,
                                text=[f"{100 * r.share:.0f}%" for r in expl.regions], textposition="outside", cliponaxis=False,
                                hovertext=[tr("explain.region_hover", share=f"{100 * r.share:.0f}%", area=f"{100 * r.area:.0f}%",
                                              times=f"{r.concentration:.1f}") for r in expl.regions], hoverinfo="text"))

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["confusion", "quadratic_weighted_kappa", "grading_metrics", "expected_calibration_error"]
+__all__ = ["confusion", "quadratic_weighted_kappa", "grading_metrics", "expected_calibration_error",
+           "reliability_bins", "CALIBRATION_BINS"]
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int = 5) -> np.ndarray:
@@ -27,17 +28,29 @@ def quadratic_weighted_kappa(y_true: np.ndarray, y_pred: np.ndarray, n: int = 5)
     return float(k)
 
 
-def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> float:
-    """Top-label ECE with equal-width confidence bins."""
+# Equal-width confidence bins for both the ECE and the reliability diagram, so the two agree.
+CALIBRATION_BINS = 15
+
+
+def reliability_bins(probs: np.ndarray, y_true: np.ndarray, bins: int = CALIBRATION_BINS) -> list[dict]:
+    """Top-label confidence vs accuracy per equal-width bin (the reliability diagram's points)."""
     conf = probs.max(1)
-    correct = probs.argmax(1) == y_true
+    correct = probs.argmax(1) == np.asarray(y_true)
     edges = np.linspace(0, 1, bins + 1)
-    ece = 0.0
+    rows = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = (conf > lo) & (conf <= hi)
-        if sel.any():
-            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
-    return float(ece)
+        rows.append({"lo": float(lo), "hi": float(hi), "n": int(sel.sum()),
+                     "confidence": float(conf[sel].mean()) if sel.any() else None,
+                     "accuracy": float(correct[sel].mean()) if sel.any() else None})
+    return rows
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Top-label ECE: the bins' gap between accuracy and confidence, weighted by their share of knees."""
+    rows = reliability_bins(probs, y_true, bins)
+    total = max(sum(r["n"] for r in rows), 1)
+    return float(sum(r["n"] / total * abs(r["accuracy"] - r["confidence"]) for r in rows if r["n"]))
 
 
 def grading_metrics(probs: np.ndarray, y_true: np.ndarray) -> dict:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["Format", "sniff_format", "IMAGE_FORMATS", "IMAGE_SUFFIXES"]
+__all__ = ["Format", "sniff_format", "IMAGE_FORMATS", "IMAGE_SUFFIXES", "PICTURE_SUFFIXES"]
 
 Format = Literal["dicom", "dicom_bare", "png", "jpeg", "webp", "tiff"]
 IMAGE_FORMATS: tuple[Format, ...] = ("png", "jpeg", "webp", "tiff")
 # File names a folder search picks up (the format itself is still told from the bytes); DICOM
 # files often have no suffix at all.
-IMAGE_SUFFIXES = frozenset({".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ""})
+PICTURE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = PICTURE_SUFFIXES | {".dcm", ".dicom", ""}
 
 _MAGIC: tuple[tuple[bytes, Format], ...] = (
     (b"\x89PNG\r\n\x1a\n", "png"),

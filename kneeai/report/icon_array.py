@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 
+from kneeai.palette import UNAFFECTED, WARN
+
 __all__ = ["icon_array_svg", "people_out_of_100"]
 
 _CELL_W, _CELL_H = 22, 30
@@ -28,7 +30,7 @@ def _person(x: float, y: float, colour: str) -> str:
             f'<path d="M{x + 4:.1f},{y + 27:.1f} v-9 a7,7 0 0 1 14,0 v9 z" fill="{colour}"/>')
 
 
-def icon_array_svg(probability: float, affected: str = "#c2571a", unaffected: str = "#d5d9de", title: str = "") -> str:
+def icon_array_svg(probability: float, affected: str = WARN, unaffected: str = UNAFFECTED, title: str = "") -> str:
     """An inline SVG (10 x 10 people); ``title`` becomes its accessible name."""
     n = people_out_of_100(probability)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {10 * _CELL_W} {10 * _CELL_H}" role="img" '

@@ -22,7 +22,7 @@ from fpdf import FPDF
 from PIL import Image
 
 from kneeai.errors import BurnedInAnnotation
-from kneeai.palette import MODEL_COLOURS
+from kneeai.palette import ACCENT, INK, MODEL_COLOURS, MUTED, PANEL, WARN, WARN_PANEL, hex_to_rgb
 from kneeai.grading.wording import grade_name, grade_sentence, uncertainty_level
 from kneeai.i18n import t
 from kneeai.report.fonts import FontPair, find_fonts, is_cff, truetype_fonts
@@ -33,11 +33,12 @@ from kneeai.schemas import RISK_HORIZONS_YEARS, PatientSummary
 
 __all__ = ["render_pdf"]
 
-_GREY = (110, 110, 110)
-_LIGHT = (236, 238, 241)
-_INK = (30, 30, 30)
-_ACCENT = (37, 99, 168)
-_WARN = (192, 87, 26)
+_GREY = hex_to_rgb(MUTED)
+_LIGHT = hex_to_rgb(PANEL)
+_INK = hex_to_rgb(INK)
+_ACCENT = hex_to_rgb(ACCENT)
+_WARN = hex_to_rgb(WARN)
+_WARN_PANEL = hex_to_rgb(WARN_PANEL)
 _PAGE_W, _MARGIN = 210.0, 15.0
 _CONTENT_W = _PAGE_W - 2 * _MARGIN
 
@@ -46,11 +47,6 @@ def _model_label(name: str, lang: str) -> str:
     from kneeai.survival.risk import model_label
 
     return model_label(name, lang)
-
-
-def _rgb(hex_colour: str) -> tuple[int, int, int]:
-    h = hex_colour.lstrip("#")
-    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
 
 
 class _Doc(FPDF):
@@ -143,7 +139,7 @@ def _header(pdf: _Doc, s: PatientSummary) -> None:
         pdf.cell(w, 6, value)
     pdf.ln(8)
     # The intended-use statement, boxed so it cannot be missed.
-    pdf.set_fill_color(253, 243, 231)
+    pdf.set_fill_color(*_WARN_PANEL)
     pdf.set_draw_color(*_WARN)
     pdf.set_font("body", "", 8)
     pdf.set_text_color(*_INK)
@@ -212,7 +208,7 @@ def _grade_section(pdf: _Doc, s: PatientSummary) -> None:
     if s.override_grade is not None:
         pdf.ln(1)
         pdf.set_draw_color(*_WARN)
-        pdf.set_fill_color(253, 243, 231)
+        pdf.set_fill_color(*_WARN_PANEL)
         pdf.set_font("body", "", 9)
         text = pdf.tr("report.override_text", grade=s.override_grade, name=grade_name(s.override_grade, pdf.ui_lang),
                       reason=s.override_reason or "", model_grade=s.grade.kl_grade)
@@ -246,7 +242,7 @@ def _risk_section(pdf: _Doc, s: PatientSummary) -> None:
     w = _PAGE_W - _MARGIN - x
     pdf.set_xy(x, top)
     for i, m in enumerate(risk.models):
-        pdf.set_fill_color(*_rgb(MODEL_COLOURS[i % len(MODEL_COLOURS)]))
+        pdf.set_fill_color(*hex_to_rgb(MODEL_COLOURS[i % len(MODEL_COLOURS)]))
         pdf.rect(x, pdf.get_y() + 1.6, 5, 1.6, style="F")
         pdf.set_x(x + 7)
         label = _model_label(m.model_name, pdf.ui_lang) + (" · " + pdf.tr("report.simulated_tag") if m.simulated else "")
@@ -258,7 +254,7 @@ def _risk_section(pdf: _Doc, s: PatientSummary) -> None:
     pdf.set_text_color(*_GREY)
     pdf.cell(18, 5, pdf.tr("report.horizon_col"))
     for i, m in enumerate(risk.models):
-        pdf.set_text_color(*_rgb(MODEL_COLOURS[i % len(MODEL_COLOURS)]))
+        pdf.set_text_color(*hex_to_rgb(MODEL_COLOURS[i % len(MODEL_COLOURS)]))
         pdf.cell(col_w, 5, _model_label(m.model_name, pdf.ui_lang)[:14], align="R")
     pdf.ln(5)
     for j, hz in enumerate(RISK_HORIZONS_YEARS):

@@ -17,7 +17,7 @@ from kneeai.training.literature import HUMAN_KAPPA_RANGE, PUBLISHED
 from kneeai.training.recipe import augmentation_text
 from kneeai.i18n import t
 
-__all__ = ["load_card_metrics", "comparison_rows", "confusion_figure", "reliability_figure", "render_markdown", "TARGETS", "OP_SIGNS", "missed_targets"]
+__all__ = ["load_card_metrics", "comparison_rows", "confusion_figure", "reliability_figure", "render_markdown", "val_knees", "TARGETS", "OP_SIGNS", "missed_targets"]
 
 # Issue 4's targets on val.
 TARGETS = {"accuracy": (">=", 0.72), "qwk": (">=", 0.89), "mae": ("<=", 0.32), "ece": ("<=", 0.05)}
@@ -27,6 +27,11 @@ OP_SIGNS = {">=": "≥", "<=": "≤"}
 def missed_targets(val: dict) -> list[str]:
     """The TARGETS metrics that ``val`` misses, in TARGETS order."""
     return [k for k, (op, target) in TARGETS.items() if not (val[k] >= target if op == ">=" else val[k] <= target)]
+
+
+def val_knees(card: dict) -> int:
+    """How many val knees the card's numbers were measured on (its confusion matrix's total)."""
+    return int(sum(map(sum, card["val"]["confusion"])))
 
 
 def load_card_metrics(weights_dir: Path | None = None) -> dict | None:
@@ -47,7 +52,7 @@ def comparison_rows(card: dict | None) -> list[dict]:
                  "kappa": f"{HUMAN_KAPPA_RANGE[0]}–{HUMAN_KAPPA_RANGE[1]}", "mae": None, "note": "inter-reader weighted kappa"})
     if card:
         v = card["val"]
-        rows.append({"study": "KneeAI (this model)", "model": card["architecture"], "data": "this dataset's val split (826 knees)",
+        rows.append({"study": "KneeAI (this model)", "model": card["architecture"], "data": f"this dataset's val split ({val_knees(card)} knees)",
                      "accuracy": round(v["accuracy"], 3), "kappa": round(v["qwk"], 3), "mae": round(v["mae"], 3),
                      "note": "val, after temperature scaling; the test split is held out elsewhere"})
     return rows
@@ -116,7 +121,7 @@ def render_markdown(card: dict | None) -> str:
                card["val_plain_uncalibrated"]["accuracy"], card["val_flip_tta_uncalibrated"]["accuracy"])),
         "  Medial/lateral wording in explanations comes from the knee's laterality, never from the network.",
         f"- Calibration: temperature scaling on val, T = {card['temperature']:.3f}.", "",
-        "## Performance on val (826 knees)", "",
+        f"## Performance on val ({val_knees(card)} knees)", "",
         "| metric | value | target | met |", "|---|---|---|---|"]
     missed = missed_targets(v)
     for k, (op, target) in TARGETS.items():

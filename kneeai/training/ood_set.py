@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from kneeai.imaging.joint import find_joint_row
+from kneeai.io.sniff import PICTURE_SUFFIXES
 
 __all__ = [
     "OODSample",
@@ -38,7 +39,8 @@ __all__ = [
 ]
 
 SIZE = 224
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+# Non-knee pictures are read with Pillow directly, so formats intake refuses (GIF, BMP) count too.
+IMAGE_SUFFIXES = PICTURE_SUFFIXES | {".gif", ".bmp"}
 
 
 @dataclass(frozen=True)

@@ -17,32 +17,19 @@ from pathlib import Path
 import numpy as np
 
 from kneeai.config import SETTINGS
-from kneeai.grading.metrics import expected_calibration_error
+from kneeai.grading.dataset import DATASET_NAME, DATASET_SOURCE, SPLIT_KNEES
+from kneeai.grading.metrics import expected_calibration_error, reliability_bins
 from kneeai.grading.model import ARCHITECTURE
 from kneeai.grading.weights import GRADER_FILE
 from kneeai.manifest import register, sha256_file
 
-__all__ = ["reliability_bins", "ship", "CONFIG_FILE", "METRICS_FILE", "TRAINING_DATA"]
+__all__ = ["ship", "CONFIG_FILE", "METRICS_FILE", "TRAINING_DATA"]
 
 METRICS_FILE = "kl_grader.metrics.json"
 CONFIG_FILE = "kl_grader.config.json"
-TRAINING_DATA = ("Knee Osteoarthritis Severity Grading Dataset (Chen 2018, Mendeley Data, doi:10.17632/56rmx5bjcr.1, "
-                 "CC BY 4.0), from OAI baseline bilateral PA fixed-flexion radiographs; train split 5778 knees, "
-                 "model selection and temperature on val (826 knees)")
-
-
-def reliability_bins(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict]:
-    """Top-label confidence vs accuracy per equal-width bin, for the reliability diagram."""
-    conf = probs.max(1)
-    correct = probs.argmax(1) == y
-    edges = np.linspace(0, 1, bins + 1)
-    rows = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        sel = (conf > lo) & (conf <= hi)
-        rows.append({"lo": float(lo), "hi": float(hi), "n": int(sel.sum()),
-                     "confidence": float(conf[sel].mean()) if sel.any() else None,
-                     "accuracy": float(correct[sel].mean()) if sel.any() else None})
-    return rows
+TRAINING_DATA = (f"{DATASET_NAME} ({DATASET_SOURCE}), from OAI baseline bilateral PA fixed-flexion radiographs; "
+                 f"train split {SPLIT_KNEES['train']} knees, model selection and temperature on val "
+                 f"({SPLIT_KNEES['val']} knees)")
 
 
 PACK_NOTE = ("; the network saw the train images re-encoded as lossy WebP (quality 75, `kneeai.training.pack`) "
