@@ -132,3 +132,16 @@ def _bilateral_at_one_height(films) -> Radiograph:
     film = np.concatenate([films[0].pixels, films[1].pixels], axis=1)
     return Radiograph(pixels=np.pad(film, ((224, 224), (0, 0)), mode="reflect"), spacing_mm=None, laterality=None,
                       source="test")
+
+
+def test_parabola_minimum_finds_the_vertex_between_grid_points_and_falls_back_when_concave():
+    from kneeai.grading.centre import parabola_minimum
+
+    x = np.array([-0.2, -0.1, 0.0, 0.1, 0.2])
+    rng = np.random.default_rng(0)
+    y = 3 * (x - 0.037) ** 2 + 1 + rng.normal(0, 1e-4, x.size)
+    assert abs(parabola_minimum(x, y) - 0.037) < 0.005
+    # A vertex outside the points is clamped to them.
+    assert parabola_minimum(x, (x - 0.5) ** 2) == pytest.approx(0.2)
+    # Concave or flat: the lowest point itself.
+    assert parabola_minimum(x, -(x**2) + 0.01 * x) == pytest.approx(-0.2)
