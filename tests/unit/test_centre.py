@@ -35,7 +35,10 @@ def test_a_box_above_or_below_the_joint_is_brought_back(films):
             start = CropBox(PAD + dy, PAD, 224, 224)
             result = centre.centre_on_joint(film, start)
             assert result.box.height == result.box.width == 224  # the size is kept
-            assert (result.score_after <= result.score_before) and (result.moved == (result.box != start))
+            # The box goes to the fitted minimum of the scores, not to a box scored lower than the
+            # start (single scores are noisy), so only the move itself is checked per box.
+            assert result.moved == (result.box != start)
+            assert _offset(result.box) < _offset(start)
             before.append(_offset(start))
             after.append(_offset(result.box))
     assert np.mean(after) < 0.5 * np.mean(before)
