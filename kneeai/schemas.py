@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 
 __all__ = [
+    "grade_in_force",
     "Laterality",
     "Radiograph",
     "CropBox",
@@ -229,3 +230,9 @@ class PatientSummary:
     crop_pixels: np.ndarray | None
     identifiers: dict[str, str] = field(default_factory=dict)
     language: str = "en"
+
+
+def grade_in_force(model_grade: int | None, override_grade: int | None) -> int | None:
+    """The KL grade that the risk, the summary and the registry use: a clinician's override where
+    there is one, else the model's (the one home of that rule)."""
+    return int(override_grade) if override_grade is not None else model_grade

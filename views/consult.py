@@ -9,7 +9,7 @@ from kneeai.explain.regions import focus_region
 from kneeai.grading.wording import grade_name
 from kneeai.i18n import t
 from kneeai.report.icon_array import icon_array_svg, people_out_of_100
-from kneeai.schemas import RISK_HORIZONS_YEARS
+from kneeai.schemas import RISK_HORIZONS_YEARS, grade_in_force
 from ui.record import active, active_explanation, effective_risk
 from ui.state import Key, get, lang
 from ui.widgets import intended_use, tr
@@ -22,7 +22,7 @@ if focus is None:
 else:
     idx, crop, grade = focus
     override = get(Key.OVERRIDE)
-    shown = int(override[0]) if override else grade.kl_grade
+    shown = grade_in_force(grade.kl_grade, override[0] if override else None)
     language = lang()
     left, right = st.columns([1, 1], gap="large")
     with left:

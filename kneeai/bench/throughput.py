@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from kneeai.config import REPO_ROOT
+from kneeai.grading.dataset import SPLIT_KNEES
 
 __all__ = ["add_arguments", "run", "TARGET_CROPS_PER_S", "TARGET_FILMS_PER_S"]
 
 TARGET_CROPS_PER_S = 30.0
 TARGET_FILMS_PER_S = 2.0
 DATA = REPO_ROOT.parent / "shared" / "data"
-N_CROPS = 1656
+# As many crops as the dataset's test split, the size of set the grader is judged on.
+N_CROPS = SPLIT_KNEES["test"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _default_crops(tmp: Path) -> list[Path]:
-    """1656 crops: val (826) and the first 830 of train/0, linked into one folder tree."""
+    """N_CROPS crops: all of val and the first of train/0, linked into one folder tree."""
     src = DATA / "knee-kl"
     if not src.exists():
         raise SystemExit(f"no --crops given and {src} is missing")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from kneeai.schemas import Explanation, GradeResult, PatientSummary, RiskInput, RiskResult
+from kneeai.schemas import Explanation, GradeResult, PatientSummary, RiskInput, RiskResult, grade_in_force
 
 __all__ = [
     "build_summary",
@@ -34,9 +34,7 @@ CLINICAL_FIELDS: tuple[str, ...] = ("age", "sex", "bmi", "womac_pain")
 
 def final_grade(summary: PatientSummary) -> int | None:
     """The grade in force: the override where there is one, else the model's."""
-    if summary.override_grade is not None:
-        return summary.override_grade
-    return summary.grade.kl_grade if summary.grade else None
+    return grade_in_force(summary.grade.kl_grade if summary.grade else None, summary.override_grade)
 
 
 def grade_source(summary: PatientSummary) -> str:

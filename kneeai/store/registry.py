@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from kneeai.errors import InvalidOverride, RecordNotFound
 from kneeai.store.clock import now_iso
-from kneeai.schemas import KL_GRADES, GradeResult, RiskResult
+from kneeai.schemas import KL_GRADES, GradeResult, RiskResult, grade_in_force
 from kneeai.store import audit
 from kneeai.store.codec import decode_png, grade_from_dict, grade_to_dict, model_risk_from_dict, model_risk_to_dict, \
     risk_input_from_dict, risk_input_to_dict
@@ -101,7 +101,7 @@ class VisitRecord:
     @property
     def effective_grade(self) -> int:
         """The grade in force: the clinician's where there is one."""
-        return self.override.kl_grade if self.override else self.grade.kl_grade
+        return grade_in_force(self.grade.kl_grade, self.override.kl_grade if self.override else None)
 
     def crop_pixels(self) -> np.ndarray | None:
         return decode_png(self.crop_png) if self.crop_png else None

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import plotly.graph_objects as go
 
 from kneeai.i18n import t
-from kneeai.palette import MODEL_COLOURS
+from kneeai.palette import MODEL_COLOURS, hex_to_rgb
 from kneeai.schemas import RiskResult
 
 __all__ = ["survival_figure", "contributions_figure", "calibration_figure", "curve_figure", "model_colour", "Curve"]
@@ -23,8 +23,7 @@ def model_colour(i: int) -> str:
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
-    h = hex_colour.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    r, g, b = hex_to_rgb(hex_colour)
     return f"rgba({r},{g},{b},{alpha})"
 
 

