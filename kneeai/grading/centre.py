@@ -117,7 +117,10 @@ def centre_on_joint(rad: Radiograph, box: CropBox, laterality: Laterality | None
     view = _View(rad, box, grader.input_size)
     rows, cols = np.array(ROW_SHIFTS), np.array(COL_SHIFTS)
     grid = _shifted(rad, box, [(r, c) for r in rows for c in cols])
-    scores = _scores(rad, grid, laterality, grader, density, view).reshape(len(rows), len(cols))
+    # Shifts clamped at the film's edge land on one box: each distinct box is scored once.
+    distinct = list(dict.fromkeys(grid))
+    scored = dict(zip(distinct, map(float, _scores(rad, distinct, laterality, grader, density, view))))
+    scores = np.array([scored[b] for b in grid]).reshape(len(rows), len(cols))
     start = float(scores[list(ROW_SHIFTS).index(0.0), list(COL_SHIFTS).index(0.0)])
     # The row from the best column at each shift; the column from the rows around that row.
     by_row = scores.min(1)
@@ -130,7 +133,8 @@ def centre_on_joint(rad: Radiograph, box: CropBox, laterality: Laterality | None
         return CentredBox(box, False, start, start)
     # The box moves even when its own score is a little higher than the start box's: that check
     # made near-equal boxes move on one copy of a film and stay on another (see module docstring).
-    return CentredBox(moved, True, start, float(_scores(rad, [moved], laterality, grader, density, view)[0]))
+    after = scored[moved] if moved in scored else float(_scores(rad, [moved], laterality, grader, density, view)[0])
+    return CentredBox(moved, True, start, after)
 
 
 # The two knees of a bilateral AP/PA film stand at about the same height: joint centres further
