@@ -10,8 +10,13 @@ film gives the same knees, boxes, sides and grades wherever it is opened.
 - :func:`iter_graded` streams files: decoding and cropping run ahead in a small thread pool while
   the network grades the knees already cut, in the order the files were given.
 - :func:`summarize_film` runs the rest for every knee of a film: explanation, TKR risk and the
-  :class:`~kneeai.schemas.PatientSummary` that reports and exports carry (``report``, ``batch``).
+  :class:`~kneeai.schemas.PatientSummary` that reports and exports carry (``report``, ``batch``);
+  :func:`knee_summary` is that summary for one knee graded already (the app's pages).
+- :func:`save_visits` saves the graded knees of one image as visits of a patient.
 - :func:`knee_record` is the JSON object per knee that ``python -m kneeai grade --json`` prints.
+
+Every grading is noted in the audit trail by the function that grades, when the caller passes an
+:class:`Audit` (who graded, on whose behalf); callers do not write the trail themselves.
 """
 from __future__ import annotations
 
@@ -23,9 +28,10 @@ from pathlib import Path
 from typing import Literal
 
 from kneeai.errors import KneeAIError
-from kneeai.schemas import CropBox, GradeResult, KneeCrop, Laterality, PatientSummary, Radiograph
+from kneeai.schemas import CropBox, Explanation, GradeResult, KneeCrop, Laterality, PatientSummary, Radiograph, RiskResult
 
 __all__ = [
+    "Audit",
     "ImageKind",
     "LateralitySource",
     "LocatedKnee",
@@ -44,8 +50,12 @@ __all__ = [
     "knee_record",
     "grade_record",
     "box_xyxy",
+    "gradings",
     "KneeSummary",
+    "knee_summary",
     "summarize_film",
+    "save_visits",
+    "is_small_film",
 ]
 
 ImageKind = Literal["auto", "crop", "film"]
@@ -70,6 +80,29 @@ RETRY_AS_FILM_MIN_SIDE = 384
 STREAM_BATCH_KNEES = 32
 # Files decoded and cropped ahead of the network; bounds memory whatever the archive's size.
 STREAM_AHEAD_FILES = 16
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Where the pipeline notes its gradings in the audit trail (:mod:`kneeai.store.trail`).
+
+    subject : on whose behalf: a pseudonym, or the entry point ("cli", "batch", "archive").
+    user : the signed-in user, if any.
+    """
+
+    subject: str | None = None
+    user: str | None = None
+
+    def record(self, pairs: Iterable[tuple[GradeResult, str]]) -> None:
+        """Note ``(grade, input sha256)`` pairs in one transaction (each commit is an fsync)."""
+        from kneeai.store.trail import record_gradings
+
+        record_gradings(list(pairs), subject=self.subject, user=self.user)
+
+
+def gradings(graded: Iterable[GradedKnee], input_sha256: str) -> list[tuple[GradeResult, str]]:
+    """The audit trail's ``(grade, input sha256)`` pairs of the accepted knees in ``graded``."""
+    return [(g.result, input_sha256) for g in graded if g.result is not None]
 
 
 @dataclass(frozen=True)
@@ -244,11 +277,24 @@ def retry_as_film(rad: Radiograph, graded: list[GradedKnee], *, grader=None,
     return again if len(again) >= 2 and len(accepted) == len(again) else None
 
 
+def is_small_film(rad: Radiograph, crop: KneeCrop, result: GradeResult | None, error: KneeAIError | None, *,
+                  grader=None) -> bool:
+    """Whether ``rad``, graded whole as the one knee ``crop`` (to ``result`` or refused with
+    ``error``), is a film exported small whose knees the gate accepts (:func:`retry_as_film`): the
+    Grade page then offers to take it as a film."""
+    whole = [GradedKnee(LocatedKnee(1, crop, crop.box, crop.laterality, None), result, error)]
+    return retry_as_film(rad, whole, grader=grader) is not None
+
+
 def grade_radiograph(rad: Radiograph, *, kind: ImageKind = "auto", allow_outside_use: bool = False,
-                     grader=None) -> list[GradedKnee]:
-    """Every knee of one film, graded (refused knees carry their error)."""
-    return grade_radiographs([(rad, knees(rad, kind, grader))], grader=grader, allow_outside_use=allow_outside_use,
-                             kind=kind)[0]
+                     grader=None, audit: Audit | None = None) -> list[GradedKnee]:
+    """Every knee of one film, graded (refused knees carry their error); the accepted ones are
+    noted in ``audit``'s trail."""
+    graded = grade_radiographs([(rad, knees(rad, kind, grader))], grader=grader, allow_outside_use=allow_outside_use,
+                               kind=kind)[0]
+    if audit is not None:
+        audit.record(gradings(graded, rad.sha256))
+    return graded
 
 
 @dataclass(frozen=True)
@@ -262,11 +308,10 @@ class UserGrading:
 
 
 def grade_user_crops(crops: list[KneeCrop], radiograph: Radiograph | None, *, allow_outside_use: bool = False,
-                     grader=None, subject: str | None = None, user: str | None = None) -> UserGrading:
-    """Gate and grade the crops a user placed on ``radiograph`` in one batched pass, and record
-    every grading in the audit trail (saved as a visit or not) in one transaction."""
+                     grader=None, audit: Audit | None = None) -> UserGrading:
+    """Gate and grade the crops a user placed on ``radiograph`` in one batched pass, and note
+    every grading in ``audit``'s trail (saved as a visit or not) in one transaction."""
     from kneeai.grading.predict import grade_knees
-    from kneeai.store.registry import record_gradings
 
     try:
         out = grade_knees(crops, [radiograph] * len(crops), grader=grader, allow_outside_use=allow_outside_use)
@@ -275,7 +320,8 @@ def grade_user_crops(crops: list[KneeCrop], radiograph: Radiograph | None, *, al
     results = {i: r for i, r in enumerate(out) if isinstance(r, GradeResult)}
     errors = {i: r for i, r in enumerate(out) if not isinstance(r, GradeResult)}
     try:
-        record_gradings([(results[i], crops[i].source_sha256) for i in sorted(results)], subject=subject, user=user)
+        if audit is not None:
+            audit.record((results[i], crops[i].source_sha256) for i in sorted(results))
     except KneeAIError as exc:
         return UserGrading(results, errors, exc)
     return UserGrading(results, errors)
@@ -293,8 +339,10 @@ def _prepare(path: Path | str, kind: ImageKind, grader, reader=None) -> tuple[Ra
 
 def iter_graded(paths: Iterable[Path], *, kind: ImageKind = "auto", allow_outside_use: bool = False, grader=None,
                 workers: int = 2, batch_knees: int = STREAM_BATCH_KNEES,
-                ahead: int = STREAM_AHEAD_FILES, reader: Callable[[str], Radiograph] | None = None) -> Iterator[GradedFile]:
-    """Grade files as a stream, in input order, batching knees across files.
+                ahead: int = STREAM_AHEAD_FILES, reader: Callable[[str], Radiograph] | None = None,
+                audit: Audit | None = None) -> Iterator[GradedFile]:
+    """Grade files as a stream, in input order, batching knees across files; each batch's
+    accepted knees are noted in ``audit``'s trail in one transaction before they are yielded.
 
     Decoding and cropping run in ``workers`` threads up to ``ahead`` files in front of the
     network, so memory stays bounded; results come out as soon as their batch is graded.
@@ -312,12 +360,12 @@ def iter_graded(paths: Iterable[Path], *, kind: ImageKind = "auto", allow_outsid
         ok = [(rad, ks) for _, rad, ks, _, err in ready if err is None]
         pre = [pc for _, _, _, pc, err in ready if err is None]
         graded = iter(grade_radiographs(ok, grader=grader, allow_outside_use=allow_outside_use, prechecks=pre, kind=kind))
-        for path, rad, _, _, err in ready:
-            if err is not None:
-                yield GradedFile(str(path), "", (), err)
-            else:
-                yield GradedFile(str(path), rad.sha256, tuple(next(graded)))
+        files = [GradedFile(str(path), "", (), err) if err is not None else GradedFile(str(path), rad.sha256, tuple(next(graded)))
+                 for path, rad, _, _, err in ready]
         ready.clear()
+        if audit is not None:
+            audit.record(pair for f in files for pair in gradings(f.knees, f.sha256))
+        yield from files
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="kneeai-intake") as pool:
         def top_up() -> None:
@@ -355,20 +403,21 @@ class KneeSummary:
 def summarize_film(rad: Radiograph, clinical: dict | None = None, *, pseudonym: str, visit_date=None,
                    override: tuple[int, str] | None = None, override_knee: int | None = None,
                    include_identifiers: bool = False, lang: str = "en", explain_method: str | None = "gradcam",
-                   kind: ImageKind = "auto", grader=None) -> list[KneeSummary]:
+                   kind: ImageKind = "auto", grader=None, audit: Audit | None = None) -> list[KneeSummary]:
     """Grade, explain and risk-score every knee of ``rad``; one summary per knee, from the
-    viewer's left, all under ``pseudonym`` (one patient).
+    viewer's left, all under ``pseudonym`` (one patient). The gradings are noted in ``audit``'s
+    trail.
 
     override : the clinician's ``(grade, reason)`` for knee ``override_knee`` (the only knee
         when the film has one). Clinical values outside the accepted ranges raise
         :class:`~kneeai.errors.InvalidClinicalInput`.
     """
     from kneeai.explain import explain
-    from kneeai.report.summary import CLINICAL_FIELDS, build_summary, risk_input
+    from kneeai.report.summary import CLINICAL_FIELDS, risk_input
     from kneeai.survival.risk import predict_risk
 
     has_clinical = bool(clinical) and any(clinical.get(k) not in (None, "") for k in CLINICAL_FIELDS)
-    graded = grade_radiograph(rad, kind=kind, grader=grader)
+    graded = grade_radiograph(rad, kind=kind, grader=grader, audit=audit)
     out: list[KneeSummary] = []
     for g in graded:
         if g.error is not None:
@@ -378,11 +427,50 @@ def summarize_film(rad: Radiograph, clinical: dict | None = None, *, pseudonym: 
         inputs = risk_input(clinical, g.result, mine) if has_clinical else None
         explanation = explain(g.knee.crop, g.result, method=explain_method) if explain_method else None
         risk = predict_risk(inputs) if inputs is not None else None
-        out.append(KneeSummary(g.knee, build_summary(
-            pseudonym=pseudonym, visit_date=visit_date, laterality=g.knee.laterality, grade=g.result,
-            explanation=explanation, risk=risk, crop_pixels=g.knee.crop.pixels, override=mine,
-            identifiers=rad.identifiers, include_identifiers=include_identifiers, lang=lang)))
+        out.append(KneeSummary(g.knee, knee_summary(
+            g.knee.crop, g.result, pseudonym=pseudonym, visit_date=visit_date, explanation=explanation, risk=risk,
+            override=mine, identifiers=rad.identifiers, include_identifiers=include_identifiers, lang=lang)))
     return out
+
+
+def knee_summary(crop: KneeCrop, grade: GradeResult, *, pseudonym: str, visit_date=None,
+                 explanation: Explanation | None = None, risk: RiskResult | None = None,
+                 override: tuple[int, str] | None = None, identifiers: dict[str, str] | None = None,
+                 include_identifiers: bool = False, lang: str = "en") -> PatientSummary:
+    """The summary of one knee graded already: what :func:`summarize_film` gives per knee, and
+    what the app's Patient, Consultation and Export pages show and export. ``risk`` should have
+    been computed with the override's grade when there is one
+    (:func:`~kneeai.report.summary.risk_with_override`)."""
+    from kneeai.report.summary import build_summary
+
+    return build_summary(pseudonym=pseudonym, visit_date=visit_date, laterality=crop.laterality, grade=grade,
+                         explanation=explanation, risk=risk, crop_pixels=crop.pixels, override=override,
+                         identifiers=identifiers, include_identifiers=include_identifiers, lang=lang)
+
+
+def save_visits(patient_id: int, visit_date, knees: list[tuple[KneeCrop, GradeResult, Explanation | None]], *,
+                focus: int = 0, risk: RiskResult | None = None, override: tuple[int, str] | None = None,
+                clinical: dict | None = None, input_sha256: str = "", user: str | None = None) -> list[int]:
+    """Save every graded knee of one image as a visit of ``patient_id``; returns the visit ids,
+    the focused knee's first.
+
+    The TKR risk, the clinician's override and the clinical values were given for the knee in
+    focus (``knees[focus]``), so they are saved with that visit only; every visit keeps its crop,
+    grade and heatmap. ``input_sha256`` stands in for a crop that does not know its file.
+    """
+    from kneeai.store.codec import encode_png
+    from kneeai.store.registry import save_visit
+
+    order = sorted(range(len(knees)), key=lambda i: i != focus)
+    ids = []
+    for i in order:
+        crop, grade, expl = knees[i]
+        mine = i == focus
+        ids.append(save_visit(
+            patient_id, visit_date, crop.laterality, crop.source_sha256 or input_sha256, encode_png(crop.pixels), grade,
+            risk if mine else None, override if mine else None, dict(clinical or {}) if mine else None,
+            mm_per_pixel=crop.mm_per_pixel, heatmap_png=encode_png(expl.heatmap) if expl is not None else None, user=user))
+    return ids
 
 
 def grade_record(r: GradeResult) -> dict:

@@ -82,7 +82,7 @@ def session_pseudonym() -> str:
 
 
 def current_summary(include_identifiers: bool, language: str, visit_date: date | None = None) -> PatientSummary | None:
-    from kneeai.report.summary import build_summary
+    from kneeai.pipeline import knee_summary
     from kneeai.store.registry import patient_identifiers
 
     focus = active()
@@ -95,38 +95,27 @@ def current_summary(include_identifiers: bool, language: str, visit_date: date |
         identifiers.update(getattr(rad, "identifiers", None) or {})
         if get(Key.PATIENT_ID) is not None:
             identifiers.update(patient_identifiers(int(get(Key.PATIENT_ID))))
-    return build_summary(pseudonym=session_pseudonym(), visit_date=visit_date or date.today(), laterality=crop.laterality, grade=grade,
-                         explanation=active_explanation(idx, grade), risk=effective_risk(), crop_pixels=crop.pixels,
-                         override=get(Key.OVERRIDE), identifiers=identifiers, include_identifiers=include_identifiers, lang=language)
+    return knee_summary(crop, grade, pseudonym=session_pseudonym(), visit_date=visit_date or date.today(),
+                        explanation=active_explanation(idx, grade), risk=effective_risk(), override=get(Key.OVERRIDE),
+                        identifiers=identifiers, include_identifiers=include_identifiers, lang=language)
 
 
 def save_current_visits(patient_id: int, visit_date: date) -> list[int]:
     """Save every graded knee of the current image as a visit (risk and override go with the
     knee in focus); returns the visit ids, the focused knee's first."""
-    from kneeai.store.codec import encode_png
-    from kneeai.store.registry import save_visit
+    from kneeai.pipeline import save_visits
     from ui.auth import audit_user
 
     focus = active()
     if focus is None:
         return []
-    focus_idx = focus[0]
     grades: dict[int, GradeResult] = get(Key.GRADES) or {}
     crops: list[KneeCrop] = get(Key.CROPS) or []
-    rad = get(Key.RADIOGRAPH)
-    ids: list[int] = []
-    for idx in sorted(grades, key=lambda i: i != focus_idx):
-        crop, grade = crops[idx], grades[idx]
-        expl = active_explanation(idx, grade)
-        sha = crop.source_sha256 or getattr(rad, "sha256", "") or ""
-        is_focus = idx == focus_idx
-        ids.append(save_visit(
-            patient_id, visit_date, crop.laterality, sha, encode_png(crop.pixels), grade,
-            effective_risk() if is_focus else None, get(Key.OVERRIDE) if is_focus else None,
-            dict(get(Key.CLINICAL) or {}) if is_focus else None,
-            mm_per_pixel=crop.mm_per_pixel, heatmap_png=encode_png(expl.heatmap) if expl is not None else None,
-            user=audit_user(),
-        ))
+    graded = sorted(grades)
+    knees = [(crops[i], grades[i], active_explanation(i, grades[i])) for i in graded]
+    ids = save_visits(patient_id, visit_date, knees, focus=graded.index(focus[0]), risk=effective_risk(),
+                      override=get(Key.OVERRIDE), clinical=get(Key.CLINICAL),
+                      input_sha256=getattr(get(Key.RADIOGRAPH), "sha256", "") or "", user=audit_user())
     put(Key.VISIT_ID, ids[0] if ids else None)
     return ids
 

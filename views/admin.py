@@ -15,7 +15,7 @@ import streamlit as st
 from kneeai.auth import Capability
 from kneeai.errors import KneeAIError
 from kneeai.i18n import t
-from kneeai.store import registry
+from kneeai.store import trail
 from kneeai.store.users import ROLE_NAMES, all_user_roles, role_change_message, set_user_roles
 from ui.auth import audit_user, current_access
 from ui.state import lang
@@ -55,14 +55,14 @@ def _roles_tab() -> None:
 
 
 def _audit_tab() -> None:
-    report = registry.check_audit()
+    report = trail.check_audit()
     if report.ok:
         st.success(t("cli.db.chain_ok", language, n=report.n_events, head=report.head[:16]), icon=":material/verified:")
     else:
         st.error(t("cli.db.chain_bad", language, id=report.first_bad_id,
                    problem=t(f"cli.db.problem.{report.problem}", language)), icon=":material/gpp_bad:")
     st.caption(tr("admin.audit_help", n=AUDIT_ROWS))
-    events = registry.audit_events(AUDIT_ROWS)
+    events = trail.audit_events(AUDIT_ROWS)
     if events:
         frame = pd.DataFrame(events).fillna("—")
         st.dataframe(frame.rename(columns=lambda c: tr(f"admin.col.{c}")), hide_index=True, width="stretch")

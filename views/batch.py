@@ -10,7 +10,7 @@ import streamlit as st
 from kneeai.errors import KneeAIError
 from kneeai.i18n import LANGUAGE_NAMES, LANGUAGES
 from kneeai.archive.bundle import BatchItem, read_clinical_csv, run_batch
-from kneeai.store import registry
+from kneeai.store import trail
 from ui.auth import audit_user
 from ui.state import get, lang, put
 from ui.widgets import page_header, show_error, tr
@@ -41,6 +41,6 @@ if result is not None:
     stamp = date.today().isoformat()
     c1, c2 = st.columns(2)
     c1.download_button(tr("batch.download_csv"), result.csv_text.encode("utf-8"), f"kneeai_batch_{stamp}.csv", "text/csv", key="batch_dl_csv",
-                       on_click=registry.record_export, args=("csv", result.csv_text.encode("utf-8")), kwargs={"subject": "batch", "user": audit_user()})
+                       on_click=trail.record_export, args=("csv", result.csv_text.encode("utf-8")), kwargs={"subject": "batch", "user": audit_user()})
     c2.download_button(tr("batch.download_zip"), result.zip_bytes, f"kneeai_batch_{stamp}_pdfs.zip", "application/zip", key="batch_dl_zip",
-                       on_click=registry.record_export, args=("zip", result.zip_bytes), kwargs={"subject": "batch", "user": audit_user()})
+                       on_click=trail.record_export, args=("zip", result.zip_bytes), kwargs={"subject": "batch", "user": audit_user()})

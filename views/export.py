@@ -15,7 +15,7 @@ from kneeai.io import has_burned_in_annotation
 from kneeai.report import csv_export, fhir, json_export
 from kneeai.report.pdf import render_pdf
 from kneeai.report.summary import summary_from_visit
-from kneeai.store import registry
+from kneeai.store import registry, trail
 from ui.auth import audit_user
 from ui.record import active, current_summary, override_editor
 from ui.state import Key, get, lang
@@ -23,7 +23,7 @@ from ui.widgets import page_header, show_error, tr
 
 
 def _audit(fmt: str, data: bytes, subject: str, with_ids: bool) -> None:
-    registry.record_export(fmt, data, subject=subject, identifiers_included=with_ids, user=audit_user())
+    trail.record_export(fmt, data, subject=subject, identifiers_included=with_ids, user=audit_user())
 
 
 def _downloads(summary, subject: str, with_ids: bool, burned_in: bool = False, confirmed: bool = False) -> None:

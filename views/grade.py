@@ -142,11 +142,11 @@ def _box_editor(rad: Radiograph) -> list[tuple[CropBox, str | None]]:
 
 
 def _grade_crops(crops: list[KneeCrop]) -> None:
-    from kneeai.pipeline import grade_user_crops
+    from kneeai.pipeline import Audit, grade_user_crops
 
     with st.spinner(tr("grade.running")):
         done = grade_user_crops(crops, get(Key.RADIOGRAPH), allow_outside_use=bool(get(Key.OVERRIDE_OOD, False)),
-                                grader=grader(), subject=get(Key.PATIENT_PSEUDONYM), user=audit_user())
+                                grader=grader(), audit=Audit(subject=get(Key.PATIENT_PSEUDONYM), user=audit_user()))
     if done.audit_error is not None:
         show_error(done.audit_error)
     put(Key.CROPS, crops)
@@ -156,17 +156,16 @@ def _grade_crops(crops: list[KneeCrop]) -> None:
 
 
 def _small_film(rad: Radiograph) -> bool:
-    """Whether the image, graded whole as one knee crop (refused, or accepted although it shows two
-    legs), gives knees the gate accepts as a film (:func:`kneeai.pipeline.retry_as_film`)."""
-    from kneeai.pipeline import GradedKnee, LocatedKnee, retry_as_film
+    """Whether the image, graded whole as one knee crop, is a film exported small
+    (:func:`kneeai.pipeline.is_small_film`)."""
+    from kneeai.pipeline import is_small_film
 
     errors = get("grade_errors", {}) or {}
     grades = get(Key.GRADES, {}) or {}
     crops = get(Key.CROPS) or []
     if not crops or (0 not in errors and 0 not in grades):
         return False
-    whole = [GradedKnee(LocatedKnee(1, crops[0], crops[0].box, crops[0].laterality, None), grades.get(0), errors.get(0))]
-    return retry_as_film(rad, whole, grader=grader()) is not None
+    return is_small_film(rad, crops[0], grades.get(0), errors.get(0), grader=grader())
 
 
 def _show_result(i: int, crop: KneeCrop, result: GradeResult) -> None:

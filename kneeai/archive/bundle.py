@@ -100,8 +100,8 @@ def run_batch(
     check_batch_size(items)
     from kneeai.errors import BurnedInAnnotation
     from kneeai.io import has_burned_in_annotation, load_radiograph
-    from kneeai.pipeline import summarize_film
-    from kneeai.store.registry import new_pseudonym, record_gradings
+    from kneeai.pipeline import Audit, summarize_film
+    from kneeai.store.registry import new_pseudonym
 
     summaries: list[PatientSummary] = []
     errors: list[str | None] = []
@@ -130,12 +130,11 @@ def run_batch(
             rad = load_radiograph(item.data)
             values = (clinical or {}).get(Path(item.name).name)
             knees = summarize_film(rad, values, pseudonym=pseudonym, visit_date=visit_date, lang=lang,
-                                   explain_method="gradcam" if heatmap else None)
+                                   explain_method="gradcam" if heatmap else None, audit=Audit(subject="batch"))
         except KneeAIError as exc:
             add(build_summary(pseudonym=pseudonym, visit_date=visit_date, lang=lang), {**base, "error": exc.message(lang)},
                 exc.message(lang))
         else:
-            record_gradings([(k.summary.grade, rad.sha256) for k in knees if k.summary is not None], subject="batch")
             for k in knees:
                 row = {**base, "knee": k.knee.index}
                 if k.error is not None:

@@ -3,7 +3,9 @@
 Both modes grade through :func:`kneeai.pipeline.iter_graded` and build rows with
 :func:`kneeai.archive.rows.file_rows`, and both commit the same chunks of :data:`COMMIT_FILES`
 files in input order, so their CSV and Parquet outputs are the same bytes; only
-``summary.json``'s timing differs.
+``summary.json``'s timing differs. Each chunk's gradings are noted in the audit trail (subject
+"archive") by the process that commits it, just before the commit: a Ray worker needs no
+registry, and a run stopped between the two notes a chunk twice rather than never.
 
 Ray: ``ray_address="local"`` starts a Ray for the run on this machine (``workers`` CPUs, one
 task per CPU, each grading on one thread); any other address joins that cluster, whose workers
@@ -52,22 +54,27 @@ class ArchiveSummary:
 Reader = Callable[[str], Any]  # an archive source -> its Radiograph
 
 
+# What a chunk carries per file: its path, item and rows, and the audit trail's (grade, sha256) pairs.
+Done = tuple[str, int, list[dict], list]
+
+
 def _graded_rows(pairs: Sequence[tuple[int, str]], options: dict[str, Any], workers: int,
-                 reader: Reader | None = None) -> Iterator[tuple[str, int, list[dict]]]:
-    """``(path, item, rows)`` per ``(item, path)`` pair, streamed in input order."""
-    from kneeai.pipeline import iter_graded
+                 reader: Reader | None = None) -> Iterator[Done]:
+    """``(path, item, rows, gradings)`` per ``(item, path)`` pair, streamed in input order."""
+    from kneeai.pipeline import gradings, iter_graded
 
     items = [p for _, p in pairs] if reader is not None else [Path(p) for _, p in pairs]
     stream = iter_graded(items, kind=options["kind"], allow_outside_use=options["allow_outside_use"],
                          workers=workers, reader=reader)
     # iter_graded keeps the input order, so each result pairs with its (item, path).
     for (item, path), graded in zip(pairs, stream):
-        yield path, item, file_rows(graded, item, options["lang"], path if options["include_file_names"] else None)
+        yield (path, item, file_rows(graded, item, options["lang"], path if options["include_file_names"] else None),
+               gradings(graded.knees, graded.sha256))
 
 
 def grade_chunk(chunk: Sequence[tuple[int, str]], options: dict[str, Any], workers: int = 2,
-                reader: Reader | None = None) -> list[tuple[str, int, list[dict]]]:
-    """Grade ``(item, path)`` pairs; ``(path, item, rows)`` per file, in the same order (a Ray task)."""
+                reader: Reader | None = None) -> list[Done]:
+    """Grade ``(item, path)`` pairs; ``(path, item, rows, gradings)`` per file, in the same order (a Ray task)."""
     return list(_graded_rows(chunk, options, workers, reader))
 
 
@@ -76,9 +83,9 @@ def _chunks(todo: list[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
         yield todo[i : i + COMMIT_FILES]
 
 
-def _local(todo, options, reader) -> Iterator[list[tuple[str, int, list[dict]]]]:
+def _local(todo, options, reader) -> Iterator[list[Done]]:
     # One stream over the whole list, so decoding runs ahead across chunk boundaries.
-    pending: list[tuple[str, int, list[dict]]] = []
+    pending: list[Done] = []
     for done in _graded_rows(todo, options, 2, reader):
         pending.append(done)
         if len(pending) == COMMIT_FILES:
@@ -88,7 +95,7 @@ def _local(todo, options, reader) -> Iterator[list[tuple[str, int, list[dict]]]]
         yield pending
 
 
-def _ray(todo, options, address: str, workers: int | None, reader) -> Iterator[list[tuple[str, int, list[dict]]]]:
+def _ray(todo, options, address: str, workers: int | None, reader) -> Iterator[list[Done]]:
     import ray
 
     started = not ray.is_initialized()
@@ -129,8 +136,10 @@ def run_archive(paths: Sequence[str | Path], out: Path, *, lang: str = "en", kin
     read as a file. On Ray it must be a module-level function, which Ray sends by name.
     """
     from kneeai.grading.weights import load_grader
+    from kneeai.pipeline import Audit
 
     grader = load_grader()
+    audit = Audit(subject="archive")
     paths = [str(p) for p in paths]
     options = {"kind": kind, "allow_outside_use": bool(allow_outside_use), "include_file_names": bool(include_file_names),
                "lang": lang, "grader_sha256": grader.info.sha256}
@@ -142,8 +151,9 @@ def run_archive(paths: Sequence[str | Path], out: Path, *, lang: str = "en", kin
     n_files = n_knees = n_graded = 0
     refusals: Counter[str] = Counter()
     for chunk in chunks:
-        output.commit(chunk)
-        for _, _, rows in chunk:
+        audit.record(pair for *_, pairs in chunk for pair in pairs)
+        output.commit([(path, item, rows) for path, item, rows, _ in chunk])
+        for _, _, rows, _ in chunk:
             n_files += 1
             for r in rows:
                 n_knees += r["knee"] is not None

@@ -22,10 +22,7 @@ from typing import Iterator
 from kneeai.i18n import t
 from kneeai.io.sniff import IMAGE_SUFFIXES
 
-__all__ = ["add_parser", "run", "iter_inputs", "file_lines", "AUDIT_BATCH_KNEES"]
-
-# Gradings written to the audit log per registry transaction.
-AUDIT_BATCH_KNEES = 64
+__all__ = ["add_parser", "run", "iter_inputs", "file_lines"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -72,25 +69,15 @@ def _text_line(rec: dict, lang: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from kneeai.pipeline import iter_graded
-    from kneeai.store.registry import record_gradings
+    from kneeai.pipeline import Audit, iter_graded
 
     files = list(iter_inputs(args.paths))
     failed = 0
-    audit: list = []
-    try:
-        with tqdm(total=len(files), desc="grading", unit="file", file=sys.stderr, disable=len(files) < 2) as bar:
-            for graded in iter_graded(files, kind=args.kind, allow_outside_use=args.allow_outside_use):
-                bar.update(1)
-                lines = file_lines(graded, args.lang)
-                failed += any("error" in rec for rec in lines)
-                audit += [(k.result, graded.sha256) for k in graded.knees if k.result is not None]
-                # One registry transaction per batch of knees, not per file: each commit is an fsync.
-                if len(audit) >= AUDIT_BATCH_KNEES:
-                    record_gradings(audit)
-                    audit = []
-                for rec in lines:
-                    print(json.dumps(rec, ensure_ascii=False) if args.json else _text_line(rec, args.lang), flush=True)
-    finally:
-        record_gradings(audit)
+    with tqdm(total=len(files), desc="grading", unit="file", file=sys.stderr, disable=len(files) < 2) as bar:
+        for graded in iter_graded(files, kind=args.kind, allow_outside_use=args.allow_outside_use, audit=Audit()):
+            bar.update(1)
+            lines = file_lines(graded, args.lang)
+            failed += any("error" in rec for rec in lines)
+            for rec in lines:
+                print(json.dumps(rec, ensure_ascii=False) if args.json else _text_line(rec, args.lang), flush=True)
     return 1 if failed else 0

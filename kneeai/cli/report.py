@@ -60,11 +60,12 @@ def run(args: argparse.Namespace) -> int:
     from kneeai.errors import BurnedInAnnotation, KneeAIError
     from kneeai.grading.wording import grade_sentence
     from kneeai.io import has_burned_in_annotation, load_radiograph
-    from kneeai.pipeline import summarize_film
+    from kneeai.pipeline import Audit, summarize_film
     from kneeai.report import fhir, json_export
     from kneeai.report.pdf import render_pdf
     from kneeai.report.summary import final_grade
-    from kneeai.store.registry import new_pseudonym, record_export, record_gradings
+    from kneeai.store.registry import new_pseudonym
+    from kneeai.store.trail import record_export
 
     lang = args.report_lang or args.lang
     args.lang = lang  # errors raised below are printed in the report's language
@@ -77,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     rad = load_radiograph(args.image)
     knees = summarize_film(rad, clinical, pseudonym=args.pseudonym or new_pseudonym(), visit_date=args.visit_date,
                            override=override, override_knee=args.knee, include_identifiers=args.include_identifiers,
-                           lang=lang, explain_method=None if args.no_heatmap else "gradcam", kind=args.kind)
+                           lang=lang, explain_method=None if args.no_heatmap else "gradcam", kind=args.kind,
+                           audit=Audit(subject="cli"))
     if args.knee is not None:
         knees = [k for k in knees if k.knee.index == args.knee]
         if not knees:
@@ -87,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
     accepted = [k for k in knees if k.summary is not None]
     if not accepted:
         raise knees[0].error
-    record_gradings([(k.summary.grade, rad.sha256) for k in accepted], subject="cli")
     several = len(knees) > 1
     refused = False
     for k in knees:

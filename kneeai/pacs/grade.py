@@ -46,15 +46,14 @@ def grade_film(client: PacsClient, ref: FilmRef, *, kind: ImageKind = "auto", al
                grader=None, user: str | None = None) -> GradedFilm:
     """Pull and grade one film; its gradings go to the audit trail under the film's hash only
     (``user``: the signed-in user, if any)."""
-    from kneeai.pipeline import grade_radiograph
-    from kneeai.store.registry import record_gradings
+    from kneeai.pipeline import Audit, grade_radiograph
 
     try:
         film = pull(client, ref)
-        knees = tuple(grade_radiograph(film.radiograph, kind=kind, allow_outside_use=allow_outside_use, grader=grader))
+        knees = tuple(grade_radiograph(film.radiograph, kind=kind, allow_outside_use=allow_outside_use, grader=grader,
+                                       audit=Audit(user=user)))
     except KneeAIError as exc:
         return GradedFilm(ref, None, (), exc)
-    record_gradings([(k.result, film.radiograph.sha256) for k in knees if k.result is not None], user=user)
     return GradedFilm(ref, film, knees)
 
 
@@ -98,7 +97,7 @@ def store_results(client: PacsClient, graded: GradedFilm, *, grader=None, user: 
     sc = build_overlay(source, graded.film.radiograph, graded.knees, _explain_all(graded, grader))
     client.store([sr, sc], graded.ref.study_uid)
     from kneeai.pacs.client import dataset_bytes
-    from kneeai.store.registry import record_export
+    from kneeai.store.trail import record_export
 
     record_export("dicom-sr+sc", dataset_bytes(sr) + dataset_bytes(sc), identifiers_included=True, user=user)
     return StoredObjects(str(sr.SOPInstanceUID), str(sc.SOPInstanceUID))

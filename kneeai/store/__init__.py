@@ -1,6 +1,7 @@
 """The registry: patients under pseudonyms, their visits, and a hash-chained audit trail.
 
-Re-exports only; see :mod:`kneeai.store.registry` for the functions pages and the CLI call.
+Re-exports only; see :mod:`kneeai.store.registry` (patients and visits) and :mod:`kneeai.store.trail`
+(gradings and exports outside a visit) for the functions pages and the CLI call.
 """
 from kneeai.store.registry import (
     OverrideRecord,
@@ -15,13 +16,12 @@ from kneeai.store.registry import (
     list_patients,
     new_pseudonym,
     patient_identifiers,
-    record_export,
-    record_grading,
     save_visit,
     search_patients,
     set_override,
     visits_for,
 )
+from kneeai.store.trail import record_export, record_grading
 
 __all__ = [
     "OverrideRecord",

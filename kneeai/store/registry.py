@@ -20,37 +20,39 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from kneeai.errors import InvalidOverride, RecordNotFound
-from kneeai.store.clock import now_iso
 from kneeai.schemas import KL_GRADES, GradeResult, RiskResult, grade_in_force
 from kneeai.store import audit
-from kneeai.store.codec import decode_png, grade_from_dict, grade_to_dict, model_risk_from_dict, model_risk_to_dict, \
-    risk_input_from_dict, risk_input_to_dict
+from kneeai.store.clock import now_iso
+from kneeai.store.codec import (
+    decode_png,
+    grade_from_dict,
+    grade_to_dict,
+    model_risk_from_dict,
+    model_risk_to_dict,
+    risk_input_from_dict,
+    risk_input_to_dict,
+)
 from kneeai.store.db import read_session, write_session
-from kneeai.store.models import AuditEvent, GradeRecord, Identifier, KneeImage, Override, Patient, RiskRecord, Visit
+from kneeai.store.models import GradeRecord, Identifier, KneeImage, Override, Patient, RiskRecord, Visit
 
 __all__ = [
-    "PatientRecord",
     "OverrideRecord",
+    "PatientRecord",
     "VisitRecord",
-    "new_pseudonym",
+    "all_visits",
     "create_patient",
-    "get_patient",
-    "list_patients",
-    "search_patients",
-    "patient_identifiers",
     "delete_patient",
+    "delete_visit",
+    "get_patient",
+    "get_visit",
+    "like_pattern",
+    "list_patients",
+    "new_pseudonym",
+    "patient_identifiers",
     "save_visit",
+    "search_patients",
     "set_override",
     "visits_for",
-    "get_visit",
-    "delete_visit",
-    "record_export",
-    "audit_events",
-    "check_audit",
-    "all_visits",
-    "record_grading",
-    "record_gradings",
-    "like_pattern",
 ]
 
 PSEUDONYM_PREFIX = "KN-"
@@ -365,47 +367,3 @@ def delete_visit(visit_id: int, user: str | None = None) -> None:
         s.delete(v)
         s.flush()
         audit.append(s, "deletion", {"visit": visit_id}, subject=f"visit:{visit_id}", input_sha256=sha, user=user)
-
-
-def record_export(fmt: str, data: bytes, *, subject: str | None = None, identifiers_included: bool = False,
-                  user: str | None = None) -> None:
-    """Note an export in the audit trail: its format, the sha256 of the bytes handed out, and
-    whether identifiers were included (the content itself is not stored)."""
-    import hashlib
-
-    with write_session() as s:
-        audit.append(s, "export", {"format": fmt, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-                                   "identifiers_included": bool(identifiers_included)}, subject=subject, user=user)
-
-
-def record_grading(grade: GradeResult, input_sha256: str, *, subject: str | None = None, user: str | None = None) -> None:
-    """Note a grading that is not saved as a visit (the CLI, a batch) in the audit trail."""
-    with write_session() as s:
-        audit.append(s, "grade", grade_to_dict(grade), subject=subject, model_id=grade.model.model_id,
-                     weights_sha256=grade.model.sha256, input_sha256=input_sha256, user=user)
-
-
-def record_gradings(gradings: list[tuple[GradeResult, str]], *, subject: str | None = None, user: str | None = None) -> None:
-    """:func:`record_grading` for several knees in one transaction (one commit per file or batch,
-    not per knee)."""
-    if not gradings:
-        return
-    with write_session() as s:
-        for grade, input_sha256 in gradings:
-            audit.append(s, "grade", grade_to_dict(grade), subject=subject, model_id=grade.model.model_id,
-                         weights_sha256=grade.model.sha256, input_sha256=input_sha256, user=user)
-
-
-def audit_events(limit: int = 200) -> list[dict[str, Any]]:
-    """The latest ``limit`` audit events, newest first: when, what, who, about whom (a pseudonymous
-    reference such as ``patient:12``, never an identifier), and the start of the seal."""
-    with read_session() as s:
-        rows = s.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(max(1, int(limit))))
-        return [{"id": e.id, "at": e.at, "action": e.action, "user": e.user, "subject": e.subject,
-                 "model_id": e.model_id, "seal": (e.hash or "")[:16]} for e in rows]
-
-
-def check_audit() -> "audit.ChainReport":
-    """Verify the whole audit chain under the configured key (what ``db check`` prints)."""
-    with read_session() as s:
-        return audit.verify_chain(s)

@@ -5,9 +5,9 @@ import numpy as np
 from PIL import Image
 
 from kneeai.errors import KneeAIError, NotAKnee
-from kneeai.pipeline import grade_user_crops
+from kneeai.pipeline import Audit, grade_user_crops
 from kneeai.schemas import KneeCrop
-from kneeai.store import registry
+from kneeai.store import trail
 from tests.conftest import ROOT
 
 KNEE = ROOT / "examples" / "knees" / "kl2_9015402R.webp"
@@ -21,9 +21,9 @@ def _crops():
 
 
 def test_a_refused_crop_does_not_stop_the_other_and_each_grading_is_audited():
-    done = grade_user_crops(_crops(), None, subject="patient:1", user="dr.lee")
+    done = grade_user_crops(_crops(), None, audit=Audit(subject="patient:1", user="dr.lee"))
     assert set(done.results) == {0} and isinstance(done.errors[1], NotAKnee) and done.audit_error is None
-    events = [e for e in registry.audit_events() if e["action"] == "grade"]
+    events = [e for e in trail.audit_events() if e["action"] == "grade"]
     assert len(events) == 1 and events[0]["user"] == "dr.lee" and events[0]["subject"] == "patient:1"
     # Graded anyway on request: both come back, the noise marked outside validated use.
     anyway = grade_user_crops(_crops(), None, allow_outside_use=True)
@@ -34,6 +34,6 @@ def test_a_trail_that_cannot_be_written_is_reported_and_the_grades_stand(monkeyp
     def fail(*_a, **_k):
         raise KneeAIError("error.generic")
 
-    monkeypatch.setattr(registry, "record_gradings", fail)
-    done = grade_user_crops(_crops()[:1], None)
+    monkeypatch.setattr(trail, "record_gradings", fail)
+    done = grade_user_crops(_crops()[:1], None, audit=Audit())
     assert set(done.results) == {0} and done.audit_error is not None and done.audit_error.key == "error.generic"

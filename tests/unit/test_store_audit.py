@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from kneeai.store import audit, registry
+from kneeai.store import audit, registry, trail
 from kneeai.store.backup import sqlite_path
 from kneeai.store.db import read_session, write_session
 from kneeai.store.models import AuditEvent
@@ -22,7 +22,7 @@ def _chain():
 def _fill() -> int:
     p = registry.create_patient()
     vid = registry.save_visit(p.id, "2024-01-01", "L", "ee" * 32, None, fake_grade(2), fake_risk(2), (3, "clinician reading"))
-    registry.record_export("pdf", b"%PDF-fake", subject=f"visit:{vid}")
+    trail.record_export("pdf", b"%PDF-fake", subject=f"visit:{vid}")
     return vid
 
 

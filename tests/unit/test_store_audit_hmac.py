@@ -13,7 +13,7 @@ import pytest
 
 from kneeai.__main__ import main
 from kneeai.errors import AuditKeyError, RestoreRefused
-from kneeai.store import audit, registry
+from kneeai.store import audit, registry, trail
 from kneeai.store.backup import backup, restore, sqlite_path
 from kneeai.store.db import dispose_engines, read_session
 from tests.unit.fake_results import fake_grade, fake_risk
@@ -25,7 +25,7 @@ COLS = ("id", "at", "action", "user", "subject", "model_id", "weights_sha256", "
 def _fill() -> int:
     p = registry.create_patient()
     vid = registry.save_visit(p.id, "2024-01-01", "L", "ee" * 32, None, fake_grade(2), fake_risk(2), (3, "clinician reading"))
-    registry.record_export("pdf", b"%PDF-fake", subject=f"visit:{vid}")
+    trail.record_export("pdf", b"%PDF-fake", subject=f"visit:{vid}")
     return vid  # events: 1 patient, 2 grade, 3 risk, 4 override, 5 export
 
 

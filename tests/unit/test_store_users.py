@@ -9,7 +9,7 @@ from kneeai.__main__ import main
 from kneeai.auth.roles import Role
 from kneeai.errors import KneeAIError
 from kneeai.i18n import t
-from kneeai.store import registry
+from kneeai.store import registry, trail
 from kneeai.store.db import read_session
 from kneeai.store.models import AuditEvent
 from kneeai.store.users import ROLE_NAMES, all_user_roles, roles_of, set_user_roles
@@ -38,7 +38,7 @@ def test_roles_are_set_replaced_and_removed_and_each_change_is_one_audit_event()
     assert [(e.action, e.user, e.subject) for e in events] == [("role_change", "ann", "user:dr.lee")] * 2 + [
         ("role_change", "ann", "user:dr.wu"), ("role_change", "ann", "user:dr.lee")]
     assert [json.loads(e.output_json)["previous"] for e in events] == [[], ["clinician", "demo"], [], ["admin"]]
-    assert registry.check_audit().ok and registry.check_audit().n_events == 4
+    assert trail.check_audit().ok and trail.check_audit().n_events == 4
 
 
 @pytest.mark.parametrize("subject", ["", "   ", "a\nb", "x" * 129])
@@ -59,7 +59,7 @@ def test_an_unknown_role_is_refused_not_dropped():
 def test_the_audit_listing_is_newest_first_and_names_no_patient():
     patient = registry.create_patient({"name": "Zhang San", "mrn": "A123"}, user="op")
     set_user_roles("dr.lee", ["clinician"], user="ann")
-    events = registry.audit_events(10)
+    events = trail.audit_events(10)
     assert [(e["action"], e["user"], e["subject"]) for e in events] == [
         ("role_change", "ann", "user:dr.lee"), ("patient", "op", f"patient:{patient.id}")]
     assert "Zhang" not in json.dumps(events) and "A123" not in json.dumps(events)
