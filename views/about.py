@@ -6,7 +6,7 @@ import streamlit as st
 
 from kneeai.errors import KneeAIError
 from kneeai.grading.dataset import SPLIT_KNEES
-from kneeai.training.card import (OP_SIGNS, TARGETS, comparison_rows, confusion_figure, load_card_metrics, missed_targets,
+from kneeai.grading.card import (COMPARISON_COLUMNS, OP_SIGNS, TARGETS, comparison_rows, confusion_figure, load_card_metrics, missed_targets,
                                  reliability_figure, selection_spread, val_knees)
 from ui.state import lang
 from ui.widgets import page_header, show_error, tr
@@ -55,7 +55,8 @@ else:
 
 st.markdown("### " + tr("card.published_title"))
 st.caption(tr("card.published_caption"))
-st.dataframe(pd.DataFrame(comparison_rows(card)).fillna("–"), hide_index=True, width="stretch")
+table = pd.DataFrame(comparison_rows(card, language), columns=list(COMPARISON_COLUMNS)).fillna("–")
+st.dataframe(table.rename(columns=lambda c: tr(f"card.col.{c}")), hide_index=True, width="stretch")
 st.markdown("### " + tr("card.failures_title"))
 st.write(tr("card.failures"))
 st.markdown("### " + tr("card.credits_title"))

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from kneeai.errors import InvalidClinicalInput, KneeAIError
+from kneeai.errors import KneeAIError
 from kneeai.i18n import t
 from kneeai.report.markdown import escape_markdown
 from kneeai.report.summary import KL_SOURCES, kl_in_force
@@ -17,7 +17,9 @@ from kneeai.survival.risk import (
     assess,
     check_fields,
     format_risk,
+    missing_grade,
     model_label,
+    normalise_sex,
     reference_text,
     risk_input_from_fields,
     what_if,
@@ -54,7 +56,7 @@ bmi = c2.number_input(f"{tr('clinical.field.bmi')} ({tr('clinical.unit.bmi')})",
                       format="%.1f", key="risk_bmi")
 pain = c3.number_input(f"{tr('clinical.field.womac_pain')} {tr('clinical.unit.womac_pain')}", value=_number(clinical.get("womac_pain")),
                        step=1.0, format="%.0f", key="risk_pain")
-sex_now = str(clinical.get("sex") or "").upper()[:1]
+sex_now = normalise_sex(clinical.get("sex"))
 sex = c4.radio(tr("clinical.field.sex"), ["F", "M"], index=("F", "M").index(sex_now) if sex_now in ("F", "M") else None,
                format_func=lambda s: t("risk.sex.female" if s == "F" else "risk.sex.male", language), horizontal=True, key="risk_sex")
 
@@ -82,9 +84,8 @@ put(Key.CLINICAL, clinical)
 
 kl, probabilities = kl_in_force(grade, override, kl_typed, source)
 values = {"age": age, "sex": sex, "bmi": bmi, "womac_pain": pain, "kl_grade": kl}
-_, problems = check_fields(values)
-if not problems and values["kl_grade"] is None and probabilities is None:
-    problems = [InvalidClinicalInput("error.missing_clinical", field="kl_grade")]
+clean, problems = check_fields(values)
+problems += missing_grade(clean, problems, probabilities)
 if all(values[k] is None for k in ("age", "sex", "bmi", "womac_pain")):
     # Nothing typed yet: a calm prompt, not four red errors.
     st.info(tr("risk.enter_inputs"), icon=":material/edit:")

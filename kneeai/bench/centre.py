@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     from kneeai.grading.centre import centre_on_joint
     from kneeai.grading.predict import grade_batch
-    from kneeai.training.train import load_split
+    from kneeai.training.data import load_split
     from kneeai.grading.weights import load_grader
     from kneeai.imaging.crop import crop_knee
     from kneeai.schemas import CropBox, Radiograph

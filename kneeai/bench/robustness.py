@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     from kneeai.grading.metrics import grading_metrics
     from kneeai.grading.predict import grade_batch
-    from kneeai.training.train import load_split
+    from kneeai.training.data import load_split
     from kneeai.grading.weights import load_grader
     from kneeai.imaging.shifts import SITE_SHIFTS
     from kneeai.schemas import KneeCrop

@@ -111,9 +111,7 @@ def risk_input(clinical: dict[str, Any], grade: GradeResult, override: tuple[int
     """
     from kneeai.survival.risk import risk_input_from_fields
 
-    values = {k: clinical.get(k) for k in CLINICAL_FIELDS}
-    if isinstance(values.get("sex"), str):
-        values["sex"] = values["sex"].strip().upper()
+    values = {k: clinical.get(k) for k in CLINICAL_FIELDS}  # the risk stage reads sex as typed
     kl, probabilities = kl_in_force(grade, override)
     return risk_input_from_fields({**values, "kl_grade": kl}, kl_probabilities=probabilities)
 

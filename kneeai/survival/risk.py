@@ -34,6 +34,8 @@ __all__ = [
     "COLUMN_OF",
     "CURVE_TIMES",
     "check_fields",
+    "missing_grade",
+    "normalise_sex",
     "risk_input_from_fields",
     "validate_input",
     "assess",
@@ -69,6 +71,12 @@ def _number(name: str, value: Any) -> tuple[float | None, InvalidClinicalInput |
     return x, None
 
 
+def normalise_sex(value: Any) -> str:
+    """What was typed or stored for sex as "F", "M", another letter (refused by
+    :func:`check_fields`), or "" when empty: "f", " Female" and "M" all read as typed."""
+    return str(value or "").strip().upper()[:1]
+
+
 def check_fields(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[InvalidClinicalInput]]:
     """Parse the typed inputs; return the clean values and every problem (not just the first).
 
@@ -83,7 +91,7 @@ def check_fields(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Invali
             problems.append(err)
         else:
             clean[name] = x
-    sex = str(values.get("sex") or "").strip().upper()[:1]
+    sex = normalise_sex(values.get("sex"))
     if not sex:
         problems.append(InvalidClinicalInput("error.missing_clinical", field="sex"))
     elif sex not in ("F", "M"):
@@ -103,6 +111,15 @@ def check_fields(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Invali
     return clean, problems
 
 
+def missing_grade(clean: Mapping[str, Any], problems: Sequence[InvalidClinicalInput],
+                  kl_probabilities: Sequence[float] | None) -> list[InvalidClinicalInput]:
+    """The problem to add when the inputs are otherwise fine but no KL grade came from anywhere
+    (neither typed nor the image's probabilities): asked for last, so the form shows it alone."""
+    if kl_probabilities is None and "kl_grade" not in clean and not problems:
+        return [InvalidClinicalInput("error.missing_clinical", field="kl_grade")]
+    return []
+
+
 def risk_input_from_fields(values: Mapping[str, Any], kl_probabilities: Sequence[float] | None = None) -> RiskInput:
     """A checked :class:`RiskInput`; raises the first :class:`InvalidClinicalInput` found.
 
@@ -110,8 +127,7 @@ def risk_input_from_fields(values: Mapping[str, Any], kl_probabilities: Sequence
     them and ``kl_grade`` is their argmax unless a typed grade is given.
     """
     clean, problems = check_fields(values)
-    if kl_probabilities is None and "kl_grade" not in clean and not problems:
-        problems.append(InvalidClinicalInput("error.missing_clinical", field="kl_grade"))
+    problems += missing_grade(clean, problems, kl_probabilities)
     if problems:
         raise problems[0]
     probs = None

@@ -3,81 +3,20 @@
     python -m kneeai.training.card        # rewrites docs/MODEL_CARD.md from weights/
 
 The page (views/about.py) and docs/MODEL_CARD.md draw on the same numbers: the metrics JSON that
-``kneeai.training.ship`` wrote next to the weights, and ``kneeai.training.literature``.
+``kneeai.training.ship`` wrote next to the weights, and ``kneeai.grading.literature``.
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import plotly.graph_objects as go
 
-from kneeai.config import REPO_ROOT, SETTINGS
+from kneeai.config import REPO_ROOT
+from kneeai.grading.card import (COMPARISON_COLUMNS, TARGETS, comparison_rows, load_card_metrics, missed_targets, selection_spread,
+                                 val_knees)
 from kneeai.grading.dataset import SPLIT_KNEES
-from kneeai.training.literature import HUMAN_KAPPA_RANGE, PUBLISHED
 from kneeai.training.recipe import augmentation_text
-from kneeai.i18n import t
 
-__all__ = ["load_card_metrics", "comparison_rows", "confusion_figure", "reliability_figure", "render_markdown", "val_knees", "TARGETS", "OP_SIGNS", "missed_targets"]
-
-# Issue 4's targets on val.
-TARGETS = {"accuracy": (">=", 0.72), "qwk": (">=", 0.89), "mae": ("<=", 0.32), "ece": ("<=", 0.05)}
-OP_SIGNS = {">=": "≥", "<=": "≤"}
-
-
-def missed_targets(val: dict) -> list[str]:
-    """The TARGETS metrics that ``val`` misses, in TARGETS order."""
-    return [k for k, (op, target) in TARGETS.items() if not (val[k] >= target if op == ">=" else val[k] <= target)]
-
-
-def val_knees(card: dict) -> int:
-    """How many val knees the card's numbers were measured on (its confusion matrix's total)."""
-    return int(sum(map(sum, card["val"]["confusion"])))
-
-
-def load_card_metrics(weights_dir: Path | None = None) -> dict | None:
-    from kneeai.training.ship import METRICS_FILE
-    from kneeai.manifest import verified_path
-
-    wdir = weights_dir or SETTINGS.weights_dir
-    if not (wdir / METRICS_FILE).exists():
-        return None
-    path, _ = verified_path(METRICS_FILE, wdir)
-    return json.loads(path.read_text())
-
-
-def comparison_rows(card: dict | None) -> list[dict]:
-    rows = [{"study": p.study, "model": p.model, "data": p.data, "accuracy": p.accuracy, "kappa": p.kappa,
-             "mae": p.mae, "note": p.note} for p in PUBLISHED]
-    rows.append({"study": "Human readers", "model": "—", "data": "literature", "accuracy": None,
-                 "kappa": f"{HUMAN_KAPPA_RANGE[0]}–{HUMAN_KAPPA_RANGE[1]}", "mae": None, "note": "inter-reader weighted kappa"})
-    if card:
-        v = card["val"]
-        rows.append({"study": "KneeAI (this model)", "model": card["architecture"], "data": f"this dataset's val split ({val_knees(card)} knees)",
-                     "accuracy": round(v["accuracy"], 3), "kappa": round(v["qwk"], 3), "mae": round(v["mae"], 3),
-                     "note": "val, after temperature scaling; the test split is held out elsewhere"})
-    return rows
-
-
-def confusion_figure(card: dict, lang: str) -> go.Figure:
-    cm = card["val"]["confusion"]
-    labels = [t("grade.kl_label", lang, grade=k) for k in range(5)]
-    fig = go.Figure(go.Heatmap(z=cm, x=labels, y=labels, colorscale="Blues", text=cm, texttemplate="%{text}", showscale=False))
-    fig.update_layout(title=t("card.confusion", lang), xaxis_title=t("card.predicted", lang), yaxis_title=t("card.reference", lang),
-                      yaxis=dict(autorange="reversed"), height=380, margin=dict(l=10, r=10, t=40, b=10))
-    return fig
-
-
-def reliability_figure(card: dict, lang: str) -> go.Figure:
-    bins = [b for b in card["reliability"] if b["n"]]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="#999"), name=t("card.perfect", lang)))
-    fig.add_trace(go.Scatter(x=[b["confidence"] for b in bins], y=[b["accuracy"] for b in bins], mode="lines+markers",
-                             marker=dict(size=[6 + b["n"] ** 0.5 for b in bins]), name=t("card.model", lang)))
-    fig.update_layout(title=t("card.reliability", lang), xaxis_title=t("card.confidence", lang), yaxis_title=t("card.observed", lang),
-                      height=380, margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(range=[0, 1]), yaxis=dict(range=[0, 1]))
-    return fig
-
+__all__ = ["render_markdown", "main"]
 
 def _fmt(v) -> str:
     if v is None:
@@ -151,7 +90,7 @@ def render_markdown(card: dict | None) -> str:
               "Different test sets and protocols: read the comparison as context, not as a ranking.", "",
               "| study | model | data | accuracy | kappa / QWK | MAE | note |", "|---|---|---|---|---|---|---|"]
     for r in comparison_rows(card):
-        lines.append("| " + " | ".join(_fmt(r[c]) for c in ("study", "model", "data", "accuracy", "kappa", "mae", "note")) + " |")
+        lines.append("| " + " | ".join(_fmt(r[c]) for c in COMPARISON_COLUMNS) + " |")
     lines += ["", "## Known failure modes and limits",
               "- KL1 is the hardest grade for every model and for human readers: expect KL0/KL1/KL2 confusions (see the matrix).",
               "- Trained only on OAI PA fixed-flexion films cropped around the joint. Other projections, paediatric knees,",
@@ -163,20 +102,6 @@ def render_markdown(card: dict | None) -> str:
               "- The val set picked the epoch and the temperature; the held-out test set will likely score a little lower.",
               *_selection_bias_lines(card.get("selection")), ""]
     return "\n".join(lines)
-
-
-def selection_spread(sel: dict | None) -> dict | None:
-    """How the val candidates scored, for the model that was picked as the best of them.
-
-    The best of several candidates on val flatters itself; their mean is a conservative guess for
-    new knees from the same source. None when there was no choice (fewer than two candidates).
-    """
-    if not sel or len(sel["candidates"]) < 2:
-        return None
-    singles = [r["single"] for r in sel["candidates"]]
-    acc = [m["accuracy"] for m in singles]
-    return {"n": len(singles), "accuracy_min": min(acc), "accuracy_max": max(acc),
-            **{k: sum(m[k] for m in singles) / len(singles) for k in ("accuracy", "qwk", "mae")}}
 
 
 def _selection_bias_lines(sel: dict | None) -> list[str]:

@@ -19,7 +19,8 @@ import torch
 
 from kneeai.grading.metrics import grading_metrics
 from kneeai.grading.model import build_model
-from kneeai.training.train import calibrate, load_split, predict_logits
+from kneeai.training.calibration import calibrate, predict_logits
+from kneeai.training.data import load_split
 
 __all__ = ["RULE", "candidate_logits", "compare", "main"]
 

@@ -142,7 +142,7 @@ def _features_and_grades(grader, crops: list[np.ndarray], batch: int = 32) -> tu
 def _fit(args: argparse.Namespace) -> int:
     import torch
 
-    from kneeai.training.train import augment
+    from kneeai.training.augment import augment
     from kneeai.grading.weights import load_grader
     from kneeai.manifest import register
 

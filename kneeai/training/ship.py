@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from kneeai.config import SETTINGS
+from kneeai.grading.card import METRICS_FILE
 from kneeai.grading.dataset import DATASET_NAME, DATASET_SOURCE, SPLIT_KNEES
 from kneeai.grading.metrics import expected_calibration_error, reliability_bins
 from kneeai.grading.model import ARCHITECTURE
 from kneeai.grading.weights import GRADER_FILE
 from kneeai.manifest import register, sha256_file
 
-__all__ = ["ship", "CONFIG_FILE", "METRICS_FILE", "TRAINING_DATA"]
+__all__ = ["ship", "CONFIG_FILE", "TRAINING_DATA"]
 
-METRICS_FILE = "kl_grader.metrics.json"
 CONFIG_FILE = "kl_grader.config.json"
 TRAINING_DATA = (f"{DATASET_NAME} ({DATASET_SOURCE}), from OAI baseline bilateral PA fixed-flexion radiographs; "
                  f"train split {SPLIT_KNEES['train']} knees, model selection and temperature on val "

@@ -38,12 +38,11 @@ import torch.nn.functional as F
 
 from kneeai.grading.metrics import grading_metrics
 from kneeai.grading.model import ARCHITECTURE, NUM_GRADES, build_model, network_input
-from kneeai.training.splits import IMAGE_SUFFIXES, list_split  # noqa: F401 (re-exported)
-from kneeai.imaging.preprocess import normalize_intensity
-from kneeai.training.recipe import AUGMENTATION
+from kneeai.training.augment import augment
+from kneeai.training.calibration import calibrate, predict_logits
+from kneeai.training.data import load_split, split_pack
 
-__all__ = ["TrainConfig", "load_split", "train", "main", "cpu_has_bf16"]
-
+__all__ = ["TrainConfig", "train", "main", "cpu_has_bf16", "loss_fn", "soft_targets"]
 
 
 @dataclass
@@ -74,91 +73,6 @@ class TrainConfig:
     init: str = ""
 
 
-def split_pack(root: Path) -> Path | None:
-    """The pack that stands in for split folder ``root`` when the folder itself is absent."""
-    from kneeai.training.pack import PACK_SUFFIX
-
-    pack = root.with_name(root.name + PACK_SUFFIX)
-    return pack if not root.is_dir() and pack.exists() else None
-
-
-def load_split(root: Path, limit_per_grade: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Decode every knee of a split into a uint8 tensor, shape = (n, size, size).
-
-    ``root`` is a split folder, or a folder path whose sibling ``<split>.pack.npz`` exists
-    (see :mod:`kneeai.training.pack`).
-    """
-    from PIL import Image
-
-    from kneeai.training.pack import read_pack
-
-    pack = split_pack(root)
-    if pack is not None:
-        images, labels, names = read_pack(pack)
-        if limit_per_grade:
-            keep = np.concatenate([np.flatnonzero(labels == g)[:limit_per_grade] for g in range(NUM_GRADES)])
-            images, labels, names = images[keep], labels[keep], [names[i] for i in keep]
-        return torch.from_numpy(images), torch.from_numpy(labels), names
-    files, labels = list_split(root, limit_per_grade)
-    images = []
-    for p in files:
-        with Image.open(p) as im:
-            images.append(np.asarray(im.convert("L"), dtype=np.uint8))
-    return torch.from_numpy(np.stack(images)), torch.tensor(labels), [p.name for p in files]
-
-
-def augment(batch_u8: torch.Tensor, gen: torch.Generator, noise_p: float = 0.3, lowres_p: float = 0.0,
-            border_p: float = 0.0) -> torch.Tensor:
-    """Radiograph-style augmentation on a (B, H, W) uint8 batch; returns normalised (B, 1, H, W)."""
-    b = batch_u8.shape[0]
-    x = batch_u8.float().unsqueeze(1) / 255.0
-
-    dev = x.device
-
-    def u(lo: float, hi: float) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(b, generator=gen, device=dev)
-
-    a = AUGMENTATION
-    angle = u(-a["rotation_deg"], a["rotation_deg"]) * math.pi / 180
-    scale = u(*a["scale"])
-    tx, ty = u(-a["shift"], a["shift"]), u(-a["shift"], a["shift"])
-    flip = torch.where(torch.rand(b, generator=gen, device=dev) < 0.5, -1.0, 1.0)
-    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
-    theta = torch.stack(
-        [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
-    )
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-
-    gamma = torch.exp(u(-a["log_gamma"], a["log_gamma"])).view(-1, 1, 1, 1)
-    x = x.clamp(1e-4, 1) ** gamma
-    contrast = u(*a["contrast"]).view(-1, 1, 1, 1)
-    mean = x.mean((2, 3), keepdim=True)
-    x = (x - mean) * contrast + mean + u(-a["brightness"], a["brightness"]).view(-1, 1, 1, 1)
-    blur = (torch.rand(b, generator=gen, device=dev) < a["blur_p"]).view(-1, 1, 1, 1)
-    x = torch.where(blur, F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), x)
-    # Other sites' films: a knee resampled up from a low-resolution export, and a band of black
-    # collimation border along one edge of the crop.
-    lowres = torch.rand(b, generator=gen, device=dev) < lowres_p
-    if bool(lowres.any()):
-        h, w = x.shape[-2:]
-        f = float(u(*a["lowres_factor"])[0])
-        small = F.interpolate(x[lowres], scale_factor=f, mode="bilinear", align_corners=False, antialias=True)
-        x[lowres] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
-    border = torch.rand(b, generator=gen, device=dev) < border_p
-    if bool(border.any()):
-        h, w = x.shape[-2:]
-        width = (u(*a["border_width"]) * w).long().view(-1, 1, 1, 1)
-        side = torch.randint(0, 4, (b,), generator=gen, device=dev).view(-1, 1, 1, 1)
-        rows = torch.arange(h, device=dev).view(1, 1, -1, 1).expand(b, 1, h, w)
-        cols = torch.arange(w, device=dev).view(1, 1, 1, -1).expand(b, 1, h, w)
-        dist = torch.where(side == 0, cols, torch.where(side == 1, w - 1 - cols, torch.where(side == 2, rows, h - 1 - rows)))
-        x = torch.where(border.view(-1, 1, 1, 1) & (dist < width), torch.zeros_like(x), x)
-    noise_sd = u(0, a["noise_sd"]).view(-1, 1, 1, 1) * (torch.rand(b, 1, 1, 1, generator=gen, device=dev) < noise_p)
-    x = x + noise_sd * torch.randn(x.shape, generator=gen, device=dev)
-    return normalize_intensity(x)
-
-
 def soft_targets(y: torch.Tensor, sigma: float) -> torch.Tensor:
     k = torch.arange(NUM_GRADES, dtype=torch.float32, device=y.device)
     logits = -((k.view(1, -1) - y.view(-1, 1).float()) ** 2) / (2 * sigma**2)
@@ -172,40 +86,6 @@ def loss_fn(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, cfg: T
     se = (expected - y.float()) ** 2
     w = weights[y]
     return ((ce + cfg.expected_grade_weight * se) * w).sum() / w.sum()
-
-
-@torch.no_grad()
-def predict_logits(model: torch.nn.Module, images_u8: torch.Tensor, device: str, flip: bool = False,
-                   batch: int = 64, size: int | None = None) -> torch.Tensor:
-    model.eval()
-    out = []
-    for i in range(0, len(images_u8), batch):
-        x = normalize_intensity(images_u8[i : i + batch].to(device).float().unsqueeze(1) / 255.0)
-        if flip:
-            x = torch.flip(x, dims=[3])
-        out.append(model(network_input(x, size)).float().cpu())
-    return torch.cat(out)
-
-
-def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
-    """Temperature scaling (Guo et al. 2017): one scalar T minimising validation NLL."""
-    log_t = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(logits / log_t.exp(), y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return float(log_t.detach().exp())
-
-
-def calibrate(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, np.ndarray]:
-    """Fit the temperature on (logits, y) and return it with the calibrated probabilities."""
-    temperature = fit_temperature(logits, y)
-    return temperature, torch.softmax(logits / temperature, 1).numpy()
 
 
 def cpu_has_bf16(flags: str | None = None) -> bool:

@@ -74,14 +74,14 @@ def test_about_page_shows_the_model_card(lang):
     assert t("card.published_title", lang) in text
     assert len(at.dataframe) >= 1
     # The warning names exactly the targets the shipped model misses.
-    from kneeai.training.card import TARGETS, load_card_metrics, missed_targets
+    from kneeai.grading.card import TARGETS, load_card_metrics, missed_targets
 
     missed = missed_targets(load_card_metrics()["val"])
     warnings = " ".join(w.value for w in at.warning)
     for k in TARGETS:
         assert (t(f"card.metric.{k}", lang) in warnings) == (k in missed), k
     # The model was picked among candidates on these knees: the page says how they scored on average.
-    from kneeai.training.card import selection_spread
+    from kneeai.grading.card import selection_spread
 
     spread = selection_spread(load_card_metrics()["selection"])
     captions = " ".join(c.value for c in at.caption)

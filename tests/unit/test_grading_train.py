@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from kneeai.training import pack, train
+from kneeai.training import augment, pack, train
+from kneeai.training.data import load_split
 from kneeai.grading.model import build_model
 
 
@@ -30,8 +31,8 @@ def test_pack_round_trip_keeps_labels_names_and_pixels(tmp_path):
     data = _dataset(tmp_path / "data")
     out = tmp_path / "pack"
     assert pack.main(["--data", str(data), "--out", str(out), "--quality", "95", "--threads", "1"]) == 0
-    from_folder = train.load_split(data / "train")
-    from_pack = train.load_split(out / "train")  # no such folder: the sibling train.pack.npz is read
+    from_folder = load_split(data / "train")
+    from_pack = load_split(out / "train")  # no such folder: the sibling train.pack.npz is read
     assert from_pack[2] == from_folder[2]
     assert torch.equal(from_pack[1], from_folder[1])
     assert from_pack[0].shape == from_folder[0].shape
@@ -42,15 +43,15 @@ def test_pack_round_trip_keeps_labels_names_and_pixels(tmp_path):
 def test_pack_limit_per_grade(tmp_path):
     data = _dataset(tmp_path / "data", per_grade=3)
     pack.main(["--data", str(data), "--out", str(tmp_path / "p"), "--splits", "val", "--threads", "1"])
-    x, y, names = train.load_split(tmp_path / "p" / "val", limit_per_grade=1)
+    x, y, names = load_split(tmp_path / "p" / "val", limit_per_grade=1)
     assert y.tolist() == [0, 1, 2, 3, 4] and len(names) == 5 and x.shape[0] == 5
 
 
 def test_augment_is_seeded_bounded_and_varied():
     batch = torch.randint(0, 256, (6, 48, 48), dtype=torch.uint8)
-    a = train.augment(batch, torch.Generator().manual_seed(3))
-    b = train.augment(batch, torch.Generator().manual_seed(3))
-    c = train.augment(batch, torch.Generator().manual_seed(4))
+    a = augment.augment(batch, torch.Generator().manual_seed(3))
+    b = augment.augment(batch, torch.Generator().manual_seed(3))
+    c = augment.augment(batch, torch.Generator().manual_seed(4))
     assert a.shape == (6, 1, 48, 48)
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
@@ -122,7 +123,7 @@ def test_compare_ranks_candidates_and_scores_fixed_rule_ensembles():
         assert m["accuracy"] + m["qwk"] > singles["good"]["accuracy"] + singles["good"]["qwk"]
 
     # The card reports the candidates' spread: the winner sits at the top of it, above their mean.
-    from kneeai.training.card import selection_spread
+    from kneeai.grading.card import selection_spread
 
     spread = selection_spread(result)
     assert spread["n"] == 3

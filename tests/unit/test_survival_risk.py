@@ -11,7 +11,9 @@ from kneeai.survival.risk import (
     assess,
     check_fields,
     contributions,
+    missing_grade,
     model_risk,
+    normalise_sex,
     predict_risk,
     risk_input_from_fields,
     what_if,
@@ -100,6 +102,16 @@ def test_bad_inputs_get_clear_messages_in_both_languages(values, en, zh):
 def test_every_problem_is_reported_not_just_the_first():
     _, problems = check_fields({"age": 7, "sex": "", "bmi": 400, "womac_pain": None})
     assert len(problems) == 4
+
+
+def test_sex_reads_as_typed_and_a_missing_grade_is_asked_for_only_when_all_else_is_fine():
+    assert [normalise_sex(v) for v in ("f", " Female", "M", None, "", "x")] == ["F", "F", "M", "", "", "X"]
+    fine = {"age": 66, "sex": "f", "bmi": 32, "womac_pain": 9}
+    clean, problems = check_fields(fine)
+    assert [p.params["field"] for p in missing_grade(clean, problems, None)] == ["kl_grade"]
+    assert missing_grade(clean, problems, PROBS) == []
+    clean, problems = check_fields({**fine, "bmi": 400})
+    assert missing_grade(clean, problems, None) == []  # the BMI is what the form shows first
 
 
 def test_a_grade_from_the_image_needs_no_typed_grade():
