@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from kneeai.config import SETTINGS
 from kneeai.grading.literature import HUMAN_KAPPA_RANGE, PUBLISHED
 from kneeai.i18n import t
+from kneeai.palette import GUIDE
 
 __all__ = ["METRICS_FILE", "TARGETS", "OP_SIGNS", "missed_targets", "val_knees", "load_card_metrics", "COMPARISON_COLUMNS", "comparison_rows",
            "confusion_figure", "reliability_figure", "selection_spread"]
@@ -79,7 +80,7 @@ def confusion_figure(card: dict, lang: str) -> go.Figure:
 def reliability_figure(card: dict, lang: str) -> go.Figure:
     bins = [b for b in card["reliability"] if b["n"]]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="#999"), name=t("card.perfect", lang)))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color=GUIDE), name=t("card.perfect", lang)))
     fig.add_trace(go.Scatter(x=[b["confidence"] for b in bins], y=[b["accuracy"] for b in bins], mode="lines+markers",
                              marker=dict(size=[6 + b["n"] ** 0.5 for b in bins]), name=t("card.model", lang)))
     fig.update_layout(title=t("card.reliability", lang), xaxis_title=t("card.confidence", lang), yaxis_title=t("card.observed", lang),

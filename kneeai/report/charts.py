@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 from kneeai.grading.charts import GRADE_COLOURS
 from kneeai.i18n import t
 from kneeai.imaging.jsw import JSWProfile
-from kneeai.palette import MODEL_COLOURS
+from kneeai.palette import INK, MODEL_COLOURS, MUTED
 from kneeai.survival.risk import model_label
 
 __all__ = ["timeline_figure", "jsw_figure", "TIMELINE_HORIZON"]
@@ -30,13 +30,13 @@ def timeline_figure(visits: Sequence, lang: str, height: int = 320) -> go.Figure
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     dates = [v.visit_date for v in visits]
     fig.add_trace(go.Scatter(x=dates, y=[v.effective_grade for v in visits], mode="lines+markers", name=t("patient.grade_in_force", lang),
-                             line=dict(color="#444", width=2),
-                             marker=dict(size=13, color=[GRADE_COLOURS[v.effective_grade] for v in visits], line=dict(color="#222", width=1))),
+                             line=dict(color=INK, width=2),
+                             marker=dict(size=13, color=[GRADE_COLOURS[v.effective_grade] for v in visits], line=dict(color=INK, width=1))),
                   secondary_y=False)
     overridden = [v for v in visits if v.override is not None]
     if overridden:
         fig.add_trace(go.Scatter(x=[v.visit_date for v in overridden], y=[v.grade.kl_grade for v in overridden], mode="markers",
-                                 name=t("patient.model_grade", lang), marker=dict(size=11, symbol="circle-open", color="#777", line=dict(width=2))),
+                                 name=t("patient.model_grade", lang), marker=dict(size=11, symbol="circle-open", color=MUTED, line=dict(width=2))),
                       secondary_y=False)
     names: list[str] = []
     top = 0.0

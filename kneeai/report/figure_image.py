@@ -12,13 +12,15 @@ import io
 import re
 from pathlib import Path
 
+from kneeai.palette import FALLBACK, GRID
+
 __all__ = ["figure_svg", "parse_colour"]
 
 _DASHES = {"solid": "-", "dash": "--", "dot": ":", "dashdot": "-."}
 _RGBA = re.compile(r"rgba?\(([^)]*)\)")
 
 
-def parse_colour(colour: str | None, default: str = "#444444") -> tuple[float, float, float, float]:
+def parse_colour(colour: str | None, default: str = FALLBACK) -> tuple[float, float, float, float]:
     """A plotly colour ("#rgb", "#rrggbb", "#rrggbbaa", "rgb(...)", "rgba(...)") as an RGBA tuple in 0-1."""
     c = (colour or default).strip()
     m = _RGBA.fullmatch(c)
@@ -96,7 +98,7 @@ def figure_svg(fig, width_mm: float, height_mm: float, font_path: Path | None = 
     if title:
         ax.set_title(title, fontproperties=prop, fontsize=size + 1, loc="left")
     if not bars:
-        ax.grid(True, color="#e6e6e6", linewidth=0.4)
+        ax.grid(True, color=GRID, linewidth=0.4)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if legend:

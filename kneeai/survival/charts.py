@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import plotly.graph_objects as go
 
 from kneeai.i18n import t
-from kneeai.palette import MODEL_COLOURS, hex_to_rgb
+from kneeai.palette import GRID, GUIDE, INK, MODEL_COLOURS, MUTED, hex_to_rgb
 from kneeai.schemas import RiskResult
 
 __all__ = ["survival_figure", "contributions_figure", "calibration_figure", "curve_figure", "model_colour", "Curve"]
@@ -41,8 +41,8 @@ def curve_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: str
                                  hovertemplate="%{x:.1f}: %{y:.1f}%<extra>" + c["label"] + "</extra>"))
     low = min([min(c["low"] if c.get("low") is not None else c["survival"]) for c in curves] + [1.0])
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=40), plot_bgcolor="white",
-                      xaxis=dict(title=x_title, gridcolor="#eee"),
-                      yaxis=dict(title=y_title, range=[max(0.0, 100 * low - 3), 100.5], gridcolor="#eee"),
+                      xaxis=dict(title=x_title, gridcolor=GRID),
+                      yaxis=dict(title=y_title, range=[max(0.0, 100 * low - 3), 100.5], gridcolor=GRID),
                       legend=dict(orientation="h", yanchor="top", y=-0.18))
     return fig
 
@@ -82,7 +82,7 @@ def contributions_figure(result: RiskResult, lang: str) -> go.Figure:
         title += " · " + t("risk.simulated_short", lang)
     fig.update_layout(title=title, barmode="group", height=120 + 55 * len(fields), margin=dict(l=10, r=40, t=50, b=40),
                       plot_bgcolor="white", xaxis=dict(title=t("risk.chart.contribution_axis", lang), zeroline=True,
-                                                       zerolinecolor="#888", gridcolor="#eee"),
+                                                       zerolinecolor=GUIDE, gridcolor=GRID),
                       yaxis=dict(autorange="reversed"), legend=dict(orientation="h", yanchor="top", y=-0.25))
     return fig
 
@@ -93,17 +93,17 @@ def calibration_figure(validation: dict[str, Any], lang: str, models: Sequence[s
 
     cal = validation["calibration"]
     top = max(max(max(cal[m]["predicted"]), max(cal[m]["observed"])) for m in models) * 100
-    fig = go.Figure(go.Scatter(x=[0, top * 1.05], y=[0, top * 1.05], mode="lines", line=dict(color="#999", dash="dot"),
+    fig = go.Figure(go.Scatter(x=[0, top * 1.05], y=[0, top * 1.05], mode="lines", line=dict(color=GUIDE, dash="dot"),
                                name=t("risk.validation.ideal", lang)))
-    colours = {"cox": model_colour(0), "deepsurv": model_colour(1), "kl_only": "#888888", "true_risk": "#222222"}
+    colours = {"cox": model_colour(0), "deepsurv": model_colour(1), "kl_only": MUTED, "true_risk": INK}
     for m in models:
         c = cal[m]
         fig.add_trace(go.Scatter(x=[100 * v for v in c["predicted"]], y=[100 * v for v in c["observed"]], mode="lines+markers",
                                  name=f"{model_label(m, lang)} ({t('risk.validation.slope', lang)} {c['slope']:.2f})",
-                                 line=dict(color=colours.get(m, "#555"))))
+                                 line=dict(color=colours.get(m, MUTED))))
     fig.update_layout(title=t("risk.validation.calibration_title", lang, years=f"{validation['horizon']:g}") + " · "
                       + t("risk.simulated_short", lang), height=420, plot_bgcolor="white", margin=dict(l=10, r=10, t=50, b=40),
-                      xaxis=dict(title=t("risk.validation.predicted_axis", lang), gridcolor="#eee"),
-                      yaxis=dict(title=t("risk.validation.observed_axis", lang), gridcolor="#eee"),
+                      xaxis=dict(title=t("risk.validation.predicted_axis", lang), gridcolor=GRID),
+                      yaxis=dict(title=t("risk.validation.observed_axis", lang), gridcolor=GRID),
                       legend=dict(orientation="h", yanchor="top", y=-0.2))
     return fig

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from kneeai.grading.inputs import input_array
@@ -63,3 +64,16 @@ def test_the_network_input_is_resampled_to_a_larger_graders_side():
     # The three channels are one grey image standardised with three ImageNet means and deviations.
     assert not np.allclose(x[:, 0], x[:, 1])
     assert np.allclose(x[:, 0] * 0.229 + 0.485, x[:, 1] * 0.224 + 0.456, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [None, 96])
+def test_training_and_inference_build_the_same_network_input(size):
+    """Training builds the input in PyTorch (model.network_input, after augmentation), inference in
+    numpy (inputs.input_array, so grading never imports PyTorch): one convention, the same numbers."""
+    from kneeai.grading.model import network_input
+
+    crops = [(_knee_like(s) + 3) / 6 for s in (8, 9)]
+    by_training = network_input(normalize_intensity(torch.from_numpy(np.stack(crops)).unsqueeze(1)), size).numpy()
+    by_inference = input_array(crops, size)
+    assert by_training.shape == by_inference.shape == (2, 3, size or 64, size or 64)
+    assert np.abs(by_training - by_inference).max() < 1e-4
