@@ -72,3 +72,17 @@ def test_dataset_split_sizes_match_the_data_where_present():
     for split in splits:
         files, _ = list_split(DATA / split)
         assert len(files) == SPLIT_KNEES[split], split
+
+
+def test_the_readmes_python_example_runs_as_written(capsys):
+    """The README's "From Python" block, run on an example knee instead of ``film.dcm``."""
+    m = re.search(r"^### From Python\n.*?```python\n(.*?)```", README, re.S | re.M)
+    assert m, "README has no 'From Python' example"
+    knee = ROOT / "examples" / "knees" / "kl2_9015402R.webp"
+    code = m.group(1).replace('"film.dcm"', repr(str(knee)))
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    printed = capsys.readouterr().out.split()
+    assert printed[:3] == ["1", "R", "anatomy"] and printed[3] in "01234"
+    (knee_summary,) = scope["knees"]
+    assert knee_summary.summary.pseudonym == "KN-DEMO01" and knee_summary.summary.risk is not None
