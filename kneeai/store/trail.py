@@ -31,15 +31,14 @@ def record_export(fmt: str, data: bytes, *, subject: str | None = None, identifi
 
 
 def record_grading(grade: GradeResult, input_sha256: str, *, subject: str | None = None, user: str | None = None) -> None:
-    """Note a grading that is not saved as a visit (the CLI, a batch) in the audit trail."""
-    with write_session() as s:
-        audit.append(s, "grade", grade_to_dict(grade), subject=subject, model_id=grade.model.model_id,
-                     weights_sha256=grade.model.sha256, input_sha256=input_sha256, user=user)
+    """Note one grading that is not saved as a visit: :func:`record_gradings` of one knee."""
+    record_gradings([(grade, input_sha256)], subject=subject, user=user)
 
 
 def record_gradings(gradings: list[tuple[GradeResult, str]], *, subject: str | None = None, user: str | None = None) -> None:
-    """:func:`record_grading` for several knees in one transaction (one commit per file or batch,
-    not per knee)."""
+    """Note gradings that are not saved as visits (the CLI, a batch, an archive, the PACS, the Grade
+    page), ``(grade, input sha256)`` each, in one transaction (one commit per file or batch, not per
+    knee)."""
     if not gradings:
         return
     with write_session() as s:
