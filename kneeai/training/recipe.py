@@ -1,7 +1,7 @@
 """The training recipe's fixed ranges, torch-free: the trainer uses them and the model card prints them."""
 from __future__ import annotations
 
-__all__ = ["AUGMENTATION", "augmentation_text"]
+__all__ = ["AUGMENTATION", "CONSISTENCY_VIEW", "augmentation_text"]
 
 # The augmentation's ranges (the model card prints them from here). Scale > 1 zooms out: the joint
 # looks smaller, as on a looser crop.
@@ -18,6 +18,11 @@ AUGMENTATION = {
     "border_width": (0.02, 0.1),
 }
 
+# With ``--consistency-weight`` each knee is seen twice a step: once as above and once with these
+# (higher) chances of another site's acquisition, and the two predictions are pulled together, so
+# that the grade does not move when only the film's resolution or border changes.
+CONSISTENCY_VIEW = {"lowres_p": 0.6, "border_p": 0.3}
+
 
 def augmentation_text(cfg: dict) -> str:
     """The augmentation in one line of the model card, with the run's probabilities from ``cfg``."""
@@ -30,4 +35,8 @@ def augmentation_text(cfg: dict) -> str:
         parts.append(f"resampled from {a['lowres_factor'][0]}–{a['lowres_factor'][1]}× resolution (p {cfg['lowres_p']})")
     if cfg.get("border_p"):
         parts.append(f"black border {a['border_width'][0]:.0%}–{a['border_width'][1]:.0%} on one edge (p {cfg['border_p']})")
+    if cfg.get("consistency_weight"):
+        v = CONSISTENCY_VIEW
+        parts.append(f"each knee also seen as a second view (resampled p {v['lowres_p']}, border p {v['border_p']}) "
+                     f"with a Jensen-Shannon consistency term (weight {cfg['consistency_weight']:g})")
     return ", ".join(parts)

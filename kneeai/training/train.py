@@ -41,8 +41,9 @@ from kneeai.grading.model import ARCHITECTURE, NUM_GRADES, build_model, network_
 from kneeai.training.augment import augment
 from kneeai.training.calibration import calibrate, predict_logits
 from kneeai.training.data import load_split, split_pack
+from kneeai.training.recipe import CONSISTENCY_VIEW
 
-__all__ = ["TrainConfig", "train", "main", "cpu_has_bf16", "loss_fn", "soft_targets"]
+__all__ = ["TrainConfig", "train", "main", "cpu_has_bf16", "loss_fn", "soft_targets", "js_divergence"]
 
 
 @dataclass
@@ -66,6 +67,9 @@ class TrainConfig:
     noise_p: float = 0.3
     lowres_p: float = 0.0
     border_p: float = 0.0
+    # > 0: a second, degraded view of every knee and a Jensen-Shannon term pulling the two predictions
+    # together (recipe.CONSISTENCY_VIEW).
+    consistency_weight: float = 0.0
     # bfloat16 autocast on the CPU too (AVX512-BF16 halves a 288-320 px step); off = float32.
     bf16: bool = True
     # Seconds for the whole run; the epoch count is fitted to it during the warm-up epochs (0 = off).
@@ -86,6 +90,13 @@ def loss_fn(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, cfg: T
     se = (expected - y.float()) ** 2
     w = weights[y]
     return ((ce + cfg.expected_grade_weight * se) * w).sum() / w.sum()
+
+
+def js_divergence(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean Jensen-Shannon divergence between the softmax of two logit batches (0 when they agree)."""
+    pa, pb = torch.softmax(a, 1), torch.softmax(b, 1)
+    m = ((pa + pb) / 2).clamp_min(1e-8).log()
+    return 0.5 * (F.kl_div(m, pa, reduction="batchmean") + F.kl_div(m, pb, reduction="batchmean"))
 
 
 def cpu_has_bf16(flags: str | None = None) -> bool:
@@ -219,10 +230,15 @@ def train(cfg: TrainConfig, log=print) -> dict:
         t_ep, running = time.time(), torch.zeros((), device=device)
         for i in range(steps_per_epoch):
             idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            x = network_input(augment(xtr[idx], gen, cfg.noise_p, cfg.lowres_p, cfg.border_p), cfg.image_size)
+            views = [augment(xtr[idx], gen, cfg.noise_p, cfg.lowres_p, cfg.border_p)]
+            if cfg.consistency_weight:
+                views.append(augment(xtr[idx], gen, cfg.noise_p, **CONSISTENCY_VIEW))
             with autocast:
-                logits = model(x)
-            loss = loss_fn(logits.float(), ytr[idx], class_w, cfg)
+                logits = model(network_input(torch.cat(views), cfg.image_size)).float()
+            parts = logits.chunk(len(views))
+            loss = sum(loss_fn(part, ytr[idx], class_w, cfg) for part in parts) / len(parts)
+            if cfg.consistency_weight:
+                loss = loss + cfg.consistency_weight * js_divergence(*parts)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -303,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("--" + f.replace("_", "-"), type=int, default=getattr(TrainConfig, f))
     ap.add_argument("--init", default="", help="starting weights (default: the pip package's ImageNet file)")
     for f in ("lr", "label_sigma", "weight_decay", "warmup_epochs", "noise_p", "lowres_p", "border_p", "time_budget",
-              "ema_decay"):
+              "ema_decay", "consistency_weight"):
         ap.add_argument("--" + f.replace("_", "-"), type=float, default=getattr(TrainConfig, f))
     ap.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
     ap.add_argument("--finalize-only", action="store_true", help="redo the calibration step of a finished run")

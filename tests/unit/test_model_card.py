@@ -30,4 +30,6 @@ def test_centring_numbers_come_from_the_benchmark_of_the_same_model(tmp_path, mo
 def test_the_augmentation_line_prints_the_trainers_ranges_and_the_runs_probabilities():
     text = augmentation_text({"noise_p": 0.5, "lowres_p": 0.2, "border_p": 0.0})
     assert f"{AUGMENTATION['scale'][0]}–{AUGMENTATION['scale'][1]}" in text and f"±{AUGMENTATION['rotation_deg']:g}°" in text
-    assert "(p 0.5)" in text and "(p 0.2)" in text and "border" not in text
+    assert "(p 0.5)" in text and "(p 0.2)" in text and "border" not in text and "consistency" not in text
+    both = augmentation_text({"noise_p": 0.5, "lowres_p": 0.2, "consistency_weight": 1.0})
+    assert "Jensen-Shannon consistency term (weight 1)" in both
