@@ -43,6 +43,9 @@ class _Pass:
     features: np.ndarray  # (n, 1280), plain view
     plain: np.ndarray  # (n, 5) logits
     flipped: np.ndarray  # (n, 5) logits of the mirror image
+    # The calibrated probabilities averaged over the knee's own crop and its nudged copies, where it
+    # has any; the flip disagreement stays the knee's own box's.
+    graded: np.ndarray | None = None
 
 
 def _forward(crops: list[KneeCrop], grader: Grader) -> _Pass:
@@ -57,10 +60,38 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(1, keepdims=True)
 
 
+def _calibrated(plain: np.ndarray, flipped: np.ndarray | None, grader: Grader) -> np.ndarray:
+    """P(KL = k) from logits: flip-averaged where the grader averages, then temperature-scaled."""
+    logits = (plain + flipped) / 2 if grader.flip_average else plain
+    return _softmax(logits / np.float32(grader.temperature))
+
+
+def _with_neighbours(p: _Pass, neighbours: list[list[KneeCrop]], grader: Grader) -> _Pass:
+    """``p`` with each knee's probabilities averaged over its own crop and its ``neighbours``
+    (copies cut from nudged boxes); their mirror images are run only where the grader averages
+    them in."""
+    extra = [c for ns in neighbours for c in ns]
+    if not extra:
+        return p
+    x = input_array([c.pixels for c in extra], grader.input_size)
+    if grader.flip_average:
+        x = np.concatenate([x, x[..., ::-1]])
+    _, logits = grader.forward.features_and_logits(x)
+    n_extra = len(extra)
+    probs = _calibrated(logits[:n_extra], logits[n_extra:] if grader.flip_average else None, grader)
+    graded = _calibrated(p.plain, p.flipped, grader)
+    at = 0
+    for k, ns in enumerate(neighbours):
+        n = len(ns)
+        if n:
+            graded[k] = (graded[k] + probs[at : at + n].sum(0)) / (n + 1)
+            at += n
+    return _Pass(p.features, p.plain, p.flipped, graded)
+
+
 def _results(p: _Pass, grader: Grader, gates: list[GateResult | None]) -> list[GradeResult]:
     T = np.float32(grader.temperature)
-    logits = (p.plain + p.flipped) / 2 if grader.flip_average else p.plain
-    probs = _softmax(logits / T).astype(np.float64)
+    probs = (_calibrated(p.plain, p.flipped, grader) if p.graded is None else p.graded).astype(np.float64)
     p_plain = _softmax(p.plain / T)
     p_flip = _softmax(p.flipped / T)
     out = []
@@ -92,7 +123,8 @@ def grade_batch(crops: list[KneeCrop], grader: Grader | None = None, gates: list
 
 def grade_knees(crops: list[KneeCrop], radiographs: list[Radiograph | None] | None = None, *,
                 grader: Grader | None = None, allow_outside_use: bool = False,
-                check_gate: bool = True, prechecks: list | None = None) -> list[GradeResult | NotAKnee]:
+                check_gate: bool = True, prechecks: list | None = None,
+                neighbours: list[list[KneeCrop]] | None = None) -> list[GradeResult | NotAKnee]:
     """Gate and grade many knees (from any number of films) in one batched pass.
 
     Each entry is the knee's result, or the :class:`NotAKnee` it was refused with (not raised, so
@@ -100,7 +132,10 @@ def grade_knees(crops: list[KneeCrop], radiographs: list[Radiograph | None] | No
     from, so the gate also judges the whole film. With ``allow_outside_use`` a refused knee is
     graded and marked ``outside_validated_use`` instead. ``prechecks`` are the knees'
     :func:`~kneeai.grading.gate.precheck` results when already computed (the pipeline runs them in
-    its intake threads, ahead of the network).
+    its intake threads, ahead of the network). ``neighbours[i]`` are copies of knee ``i`` cut from
+    nudged boxes (:func:`kneeai.pipeline.nudged_crops`): its grade is then their mean with its own
+    crop's (of their calibrated probabilities), while the gate and the flip disagreement read its own
+    crop.
     """
     from kneeai.grading import gate as gate_mod
 
@@ -118,6 +153,8 @@ def grade_knees(crops: list[KneeCrop], radiographs: list[Radiograph | None] | No
             out[i] = _refusal(refused)
     if run:
         p = _forward([crops[i] for i in run], grader)
+        if neighbours is not None:
+            p = _with_neighbours(p, [neighbours[i] for i in run], grader)
         density = gate_mod.load_gate(grader) if check_gate else None
         gates: list[GateResult | None] = []
         for k, i in enumerate(run):
