@@ -83,7 +83,9 @@ def wait_idle(page, timeout: float = 90_000, settle_ms: int = 1500) -> None:
     deadline = _time.time() + timeout / 1000
     last, stable_since = None, _time.time()
     while _time.time() < deadline:
-        busy = page.locator("[data-testid='stSpinner'], [data-testid='stSkeleton']").count() > 0
+        # The app root carries the script's run state, so a rerun that has not drawn anything yet counts as busy.
+        busy = page.locator("[data-testid='stSpinner'], [data-testid='stSkeleton'], "
+                            "[data-testid='stApp'][data-test-script-state='running']").count() > 0
         text = page.evaluate("() => document.body.innerText.length + ':' + document.images.length")
         now = _time.time()
         if busy or text != last:

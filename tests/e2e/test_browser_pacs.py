@@ -29,9 +29,13 @@ def test_pacs_page_finds_grades_and_stores_back(orthanc, studies, expected_knees
         # The PACS's patient identity is not on the page unless asked for.
         assert "KNEEAI^TEST" not in page.inner_text("body")
         page.get_by_role("button", name=t("pacs.grade_film", "en")).click()
+        sides = {"R": t("grade.lat_right", "en"), "L": t("grade.lat_left", "en")}
+        # Wait for the answer itself: on a busy machine the page can sit unchanged for longer than
+        # wait_idle's settle time between the click and the rerun's first output.
+        first = t("pacs.knee_result", "en", n=1, side=sides[expected_knees[0][0]], grade=0, expected="")
+        page.get_by_text(first[:first.index("KL") + 2]).first.wait_for()
         wait_idle(page)
         body = page.inner_text("body")
-        sides = {"R": t("grade.lat_right", "en"), "L": t("grade.lat_left", "en")}
         for n, (lat, grade) in enumerate(expected_knees, start=1):
             shown = t("pacs.knee_result", "en", n=n, side=sides[lat], grade=grade, expected="").rstrip()
             assert shown in body, body[-3000:]
@@ -40,8 +44,9 @@ def test_pacs_page_finds_grades_and_stores_back(orthanc, studies, expected_knees
         page.get_by_text(t("pacs.store_confirm", "en")).click()
         wait_idle(page)
         store.click()
-        wait_idle(page)
-        done = re.search(r"report ([0-9.]+), overlay ([0-9.]+)\.", page.inner_text("body"))
+        stored = re.compile(r"report ([0-9.]+), overlay ([0-9.]+)\.")
+        page.get_by_text(stored).wait_for()
+        done = stored.search(page.inner_text("body"))
         assert done, page.inner_text("body")[-3000:]
         page.screenshot(path=str(tmp_path / "pacs.png"), full_page=True)
         # Batch over the studies found: a progress bar, then a table of every knee.
