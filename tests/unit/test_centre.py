@@ -137,14 +137,26 @@ def _bilateral_at_one_height(films) -> Radiograph:
                       source="test")
 
 
-def test_parabola_minimum_finds_the_vertex_between_grid_points_and_falls_back_when_concave():
-    from kneeai.grading.centre import parabola_minimum
+def test_soft_minimum_goes_to_a_clear_minimum_and_moves_smoothly_between_two_near_equal_dips():
+    from kneeai.grading.centre import CENTRE_TEMPERATURE, soft_minimum
 
-    x = np.array([-0.2, -0.1, 0.0, 0.1, 0.2])
-    rng = np.random.default_rng(0)
-    y = 3 * (x - 0.037) ** 2 + 1 + rng.normal(0, 1e-4, x.size)
-    assert abs(parabola_minimum(x, y) - 0.037) < 0.005
-    # A vertex outside the points is clamped to them.
-    assert parabola_minimum(x, (x - 0.5) ** 2) == pytest.approx(0.2)
-    # Concave or flat: the lowest point itself.
-    assert parabola_minimum(x, -(x**2) + 0.01 * x) == pytest.approx(-0.2)
+    rows, cols = np.array(centre.ROW_SHIFTS), np.array(centre.COL_SHIFTS)
+    # One clear minimum, far below the rest: the box goes (almost exactly) there.
+    clear = np.ones((rows.size, cols.size))
+    clear[5, 2] = 1 - 20 * CENTRE_TEMPERATURE
+    r, c = soft_minimum(clear, rows, cols)
+    assert r == pytest.approx(rows[5], abs=1e-3) and c == pytest.approx(cols[2], abs=1e-3)
+    # Adding a constant to every score changes nothing: only differences matter.
+    assert soft_minimum(clear + 3.0, rows, cols) == pytest.approx((r, c))
+    # Two dips of equal depth: midway between them.
+    two = np.ones_like(clear)
+    two[1, 1] = two[5, 1] = 0.5
+    assert soft_minimum(two, rows, cols)[0] == pytest.approx((rows[1] + rows[5]) / 2, abs=1e-3)
+    # A copy of the film scores one dip a little lower: the best grid point jumps four steps, the
+    # soft minimum moves by much less.
+    a, b = two.copy(), two.copy()
+    a[1, 1] -= 0.01
+    b[5, 1] -= 0.01
+    jump = abs(rows[np.unravel_index(a.argmin(), a.shape)[0]] - rows[np.unravel_index(b.argmin(), b.shape)[0]])
+    assert jump == pytest.approx(0.4)
+    assert abs(soft_minimum(a, rows, cols)[0] - soft_minimum(b, rows, cols)[0]) < 0.05
