@@ -114,6 +114,8 @@ class LocatedKnee:
 
     index : 1, 2, ... from the viewer's left.
     box : the crop's box in the film's pixels.
+    neighbours : the knee cut from its box nudged (:func:`nudged_crops`), when :func:`knees` cut
+        them along with the crop (on a film); None when they are still to be cut.
     """
 
     index: int
@@ -121,6 +123,7 @@ class LocatedKnee:
     box: CropBox
     laterality: Laterality | None
     laterality_source: LateralitySource | None
+    neighbours: tuple[KneeCrop, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -175,8 +178,10 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
     out = []
     for i, (box, lat) in enumerate(boxes, start=1):
         on_film = CropBox(box.top + inner.top, box.left + inner.left, box.height, box.width)
+        # The nudged copies are cut here, on the film view already made: in iter_graded that is in
+        # the intake threads, beside the network, and the margins are not trimmed a second time.
         out.append(_sided(LocatedKnee(i, _with_box(crop_knee(film, box, lat), on_film), on_film, lat,
-                                      source if lat else None)))
+                                      source if lat else None, tuple(_nudged(film, inner, box, lat)))))
     return out
 
 
@@ -191,7 +196,9 @@ def _sided(knee: LocatedKnee) -> LocatedKnee:
     lat = anatomical_side(knee.crop.pixels)
     if lat is None:
         return knee
-    return replace(knee, crop=replace(knee.crop, laterality=lat), laterality=lat, laterality_source="anatomy")
+    neighbours = None if knee.neighbours is None else tuple(replace(n, laterality=lat) for n in knee.neighbours)
+    return replace(knee, crop=replace(knee.crop, laterality=lat), laterality=lat, laterality_source="anatomy",
+                   neighbours=neighbours)
 
 
 def _with_box(crop: KneeCrop, box: CropBox) -> KneeCrop:
@@ -235,23 +242,27 @@ NUDGES = tuple((r, c) for r in (-1, 0, 1) for c in (-1, 0, 1) if (r, c) != (0, 0
 
 def nudged_crops(rad: Radiograph, boxes: list[tuple[CropBox | None, Laterality | None]]) -> list[list[KneeCrop]]:
     """For each (box, side) on ``rad``, the knee cut from its box moved by :data:`NUDGES` steps of
-    :data:`NUDGE` of a side, cut as :func:`knees` cuts (on the film without its blank margins); none
-    for a box that is the whole image (a knee crop taken as given) or no box."""
-    from kneeai.imaging.crop import crop_knee
-
+    :data:`NUDGE` of a side (rounded to whole pixels of the model input), cut as :func:`knees` cuts
+    (on the film without its blank margins); none for a box that is the whole image (a knee crop
+    taken as given) or no box."""
     whole = CropBox(0, 0, *rad.shape)
     if all(box is None or box == whole for box, _ in boxes):
         return [[] for _ in boxes]
     film, inner = film_view(rad)
-    out = []
-    for box, lat in boxes:
-        if box is None or box == whole:
-            out.append([])
-            continue
-        dy, dx = max(1, round(NUDGE * box.height)), max(1, round(NUDGE * box.width))
-        out.append([crop_knee(film, CropBox(box.top - inner.top + r * dy, box.left - inner.left + c * dx, box.height,
-                                            box.width), lat) for r, c in NUDGES])
-    return out
+    return [[] if box is None or box == whole else
+            _nudged(film, inner, CropBox(box.top - inner.top, box.left - inner.left, box.height, box.width), lat)
+            for box, lat in boxes]
+
+
+def _nudged(film: Radiograph, inner: CropBox, box: CropBox, lat: Laterality | None) -> list[KneeCrop]:
+    """:func:`nudged_crops` of ``box`` on ``film`` (the film view at ``inner`` of the whole film),
+    with their boxes in the whole film's pixels."""
+    from kneeai.config import SETTINGS
+    from kneeai.imaging.crop import shifted_crops
+
+    step = max(1, round(NUDGE * SETTINGS.input_size))
+    return [_with_box(c, CropBox(c.box.top + inner.top, c.box.left + inner.left, box.height, box.width))
+            for c in shifted_crops(film, box, step, NUDGES, lat)]
 
 
 def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, grader=None,
@@ -271,7 +282,8 @@ def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, 
     crops = [k.crop for _, ks in items for k in ks]
     films = [rad for rad, ks in items for _ in ks]
     flat = [pc for per_film in prechecks for pc in per_film] if prechecks is not None else None
-    neighbours = [ns for rad, ks in items for ns in nudged_crops(rad, [(k.box, k.laterality) for k in ks])]
+    neighbours = [list(k.neighbours) if k.neighbours is not None else ns for rad, ks in items
+                  for k, ns in zip(ks, _still_to_cut(rad, ks))]
     results = iter(grade_knees(crops, films, grader=grader, allow_outside_use=allow_outside_use, prechecks=flat,
                                neighbours=neighbours))
     out = []
@@ -285,6 +297,13 @@ def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, 
         out = [retry_as_film(rad, graded, grader=grader, allow_outside_use=allow_outside_use) or graded
                for (rad, _), graded in zip(items, out)]
     return out
+
+
+def _still_to_cut(rad: Radiograph, ks: list[LocatedKnee]) -> list[list[KneeCrop]]:
+    """:func:`nudged_crops` of the knees of ``rad`` that :func:`knees` did not cut them for."""
+    todo = [k for k in ks if k.neighbours is None]
+    cut = iter(nudged_crops(rad, [(k.box, k.laterality) for k in todo]) if todo else [])
+    return [next(cut) if k.neighbours is None else [] for k in ks]
 
 
 def retry_as_film(rad: Radiograph, graded: list[GradedKnee], *, grader=None,

@@ -6,7 +6,7 @@ import numpy as np
 from kneeai.config import SETTINGS
 from kneeai.schemas import CropBox, KneeCrop, Laterality, Radiograph
 
-__all__ = ["resample_square", "resample_region", "crop_knee", "box_for_physical_size", "square_box"]
+__all__ = ["resample_square", "resample_region", "crop_knee", "shifted_crops", "box_for_physical_size", "square_box"]
 
 
 def _resample(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -66,3 +66,36 @@ def crop_knee(rad: Radiograph, box: CropBox | None = None, laterality: Lateralit
     if rad.spacing_mm is not None:
         mm_pp = float(region.shape[0] * rad.spacing_mm[0] / size)
     return KneeCrop(pixels=resample_square(region, size), laterality=lat, box=box, source_sha256=rad.sha256, mm_per_pixel=mm_pp)
+
+
+def shifted_crops(rad: Radiograph, box: CropBox, step: int, shifts, laterality: Laterality | None = None) -> list[KneeCrop]:
+    """Crops of ``box`` moved by ``(rows, columns)`` multiples of ``step`` of the model input's
+    pixels (``step / input_size`` of the box's side), each as :func:`crop_knee` would cut it.
+
+    They are slices of one resampled view of the box and its surround rather than one resampling of
+    the film each: for the nine boxes of the pipeline's nudged grid that is one Lanczos pass instead
+    of nine. A slice is where ``crop_knee`` would cut the moved box to within the rounding of the box
+    to whole film pixels, which ``crop_knee`` does and the view does not.
+    """
+    from PIL import Image
+
+    size = SETTINGS.input_size
+    reach = step * max(max(abs(r), abs(c)) for r, c in shifts)
+    gy, gx = reach * box.height / size, reach * box.width / size  # the reach in film pixels
+    top, left = int(np.floor(box.top - gy)), int(np.floor(box.left - gx))
+    outer = CropBox(top, left, int(np.ceil(box.top + box.height + gy)) - top, int(np.ceil(box.left + box.width + gx)) - left)
+    src = Image.fromarray(np.asarray(_region(rad, outer), dtype=np.float32), mode="F")
+    x0, y0 = box.left - gx - left, box.top - gy - top
+    view_side = size + 2 * reach
+    view = np.asarray(src.resize((view_side, view_side), Image.Resampling.LANCZOS,
+                                 box=(x0, y0, x0 + box.width + 2 * gx, y0 + box.height + 2 * gy)), dtype=np.float32).clip(0, 1)
+    lat = laterality or rad.laterality
+    mm_pp = float(box.height * rad.spacing_mm[0] / size) if rad.spacing_mm is not None else None
+    out = []
+    for r, c in shifts:
+        y, x = reach + r * step, reach + c * step
+        moved = CropBox(box.top + round(r * step * box.height / size), box.left + round(c * step * box.width / size),
+                        box.height, box.width)
+        out.append(KneeCrop(pixels=np.ascontiguousarray(view[y : y + size, x : x + size]), laterality=lat, box=moved,
+                            source_sha256=rad.sha256, mm_per_pixel=mm_pp))
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kneeai.config import SETTINGS
 from kneeai.grading.predict import _forward, _softmax, grade_knees
 from kneeai.grading.weights import load_grader
 from kneeai.pipeline import NUDGE, NUDGES, crop_on_film, grade_radiograph, grade_user_crops, knees, nudged_crops
@@ -26,16 +27,28 @@ def test_a_film_knee_is_graded_over_its_box_and_eight_nudged_copies(film):
     found = knees(film, "film", grader)
     graded = grade_radiograph(film, kind="film", grader=grader)
     assert len(found) == len(graded) == 2
+    size = SETTINGS.input_size
+    step = round(NUDGE * size)
+    assert abs(step / size - NUDGE) < 0.005  # whole pixels of the network's input, close to NUDGE
+    assert sorted(NUDGES) == [(r, c) for r in (-1, 0, 1) for c in (-1, 0, 1) if (r, c) != (0, 0)]
     for knee, g in zip(found, graded):
         b = knee.box
-        dy, dx = round(NUDGE * b.height), round(NUDGE * b.width)
-        # Cut independently, with the function the Grade page uses for a moved box.
-        assert sorted(NUDGES) == [(r, c) for r in (-1, 0, 1) for c in (-1, 0, 1) if (r, c) != (0, 0)]
-        boxes = [b] + [CropBox(b.top + r * dy, b.left + c * dx, b.height, b.width) for r, c in NUDGES]
-        crops = [crop_on_film(film, box, knee.laterality) for box in boxes]
+        (nudged,) = nudged_crops(film, [(b, knee.laterality)])
+        for (r, c), n in zip(NUDGES, nudged):
+            moved = CropBox(b.top + round(r * step * b.height / size), b.left + round(c * step * b.width / size),
+                            b.height, b.width)
+            assert n.box == moved
+            # Sliced from one resampled view, each copy is the crop the Grade page would cut for
+            # that box (crop_on_film), to within the rounding of the box to whole film pixels.
+            cut = crop_on_film(film, moved, knee.laterality)
+            assert np.abs(n.pixels - cut.pixels).mean() < 0.01
+        crops = [knee.crop] + nudged
         assert not grader.flip_average  # the shipped grader grades its own view (its card)
         expected = _softmax(_forward(crops, grader).plain / np.float32(grader.temperature)).mean(0)
         np.testing.assert_allclose(g.result.probabilities, expected, atol=1e-5)
+        independent = [crop_on_film(film, n.box, knee.laterality) for n in nudged]
+        cut_mean = _softmax(_forward([knee.crop] + independent, grader).plain / np.float32(grader.temperature)).mean(0)
+        np.testing.assert_allclose(g.result.probabilities, cut_mean, atol=0.02)
         # ... which is not simply its own box's grade.
         own = _softmax(_forward(crops[:1], grader).plain / np.float32(grader.temperature))[0]
         assert np.abs(np.asarray(g.result.probabilities) - own).max() > 1e-4
