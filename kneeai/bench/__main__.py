@@ -1,4 +1,4 @@
-"""``python -m kneeai.bench {intake,grade,centre,films,robustness,survival,throughput} [--out FILE.json]``."""
+"""``python -m kneeai.bench {intake,grade,centre,films,crops,robustness,survival,throughput} [--out FILE.json]``."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kneeai.bench import report
 
-BENCHMARKS = ("intake", "grade", "centre", "films", "robustness", "survival", "throughput")
+BENCHMARKS = ("intake", "grade", "centre", "films", "crops", "robustness", "survival", "throughput")
 
 
 def main(argv: list[str] | None = None) -> int:
