@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kneeai.bench.films import DATA
+from kneeai.bench.films import DATA, film_files
 
 __all__ = ["CropStyle", "CROP_STYLES", "add_arguments", "run", "cut_style"]
 
@@ -83,9 +83,7 @@ def run(args: argparse.Namespace) -> dict:
     from kneeai.io import load_radiograph
     from kneeai.pipeline import iter_graded
 
-    folder = args.data / "films" if (args.data / "films").is_dir() else args.data
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.lower().startswith("readme"))
-    files = files[: args.limit] if args.limit else files
+    folder, files = film_files(args.data, args.limit)
     films = {p.name: load_radiograph(p) for p in files}
     on_film = {g.path: g for g in iter_graded(list(films), reader=films.__getitem__)}
     knees = [(name, k.knee.box, k.result.kl_grade if k.result else None)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_arguments", "run", "FILM_CHANGES", "Change"]
+__all__ = ["add_arguments", "run", "film_files", "FILM_CHANGES", "Change"]
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 # The pixel spacing the DICOM change writes: a 43 cm detector read out at 3000 pixels.
@@ -118,6 +118,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-film", action="store_true", help="also print one line per film")
 
 
+def film_files(data: Path, limit: int = 0) -> tuple[Path, list[Path]]:
+    """The folder of films under ``data`` (``data/films`` when there is one) and its films, sorted,
+    the first ``limit`` of them when ``limit`` is set; the folder's README is not a film."""
+    folder = data / "films" if (data / "films").is_dir() else data
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.lower().startswith("readme"))
+    return folder, files[:limit] if limit else files
+
+
 def _graded(rads: list) -> tuple[list, float]:
     from kneeai.pipeline import iter_graded
 
@@ -152,9 +160,7 @@ def run(args: argparse.Namespace) -> dict:
     from kneeai.grading.centre import PAIR_MAX_ROW_OFFSET
     from kneeai.io import load_radiograph
 
-    folder = args.data / "films" if (args.data / "films").is_dir() else args.data
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.lower().startswith("readme"))
-    files = files[: args.limit] if args.limit else files
+    folder, files = film_files(args.data, args.limit)
     base = [replace(load_radiograph(p), source=p.name) for p in files]
     original, seconds = _graded(base)
     s = _summary(original)

@@ -15,7 +15,7 @@ previous rule) still jumped between dips. The weighted mean moves smoothly as th
 On the 250 knees of knee-films-dev, from the same cached score grids, the 90th percentile of the
 box's offset between a film and its half-size copy fell from 0.127 to 0.067 box sides and with a
 10% border from 0.074 to 0.038, while the score at the chosen box rose only from 0.675 to 0.696
-(the start box: 0.789) (docs/film_path.md, "Centring").
+(the start box: 0.789) (docs/film_path.md, step 4 and the centring-rule table).
 """
 from __future__ import annotations
 
