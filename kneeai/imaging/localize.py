@@ -48,7 +48,8 @@ def is_single_knee(rad: Radiograph) -> bool:
 
     A small, roughly square image is a crop. A small image up to twice as wide as tall (other
     clinics crop wider than the OAI) is a crop too, unless it shows two legs side by side (a
-    bilateral film exported small). Larger or taller images are films.
+    bilateral film exported small), and so is one up to twice as tall as wide (a portrait crop, or
+    one clipped at a film's side). Larger or longer images are films.
     """
     h, w = rad.shape
     if max(h, w) > SETTINGS.single_knee_max_side:
@@ -56,16 +57,19 @@ def is_single_knee(rad: Radiograph) -> bool:
     aspect = max(h, w) / max(min(h, w), 1)
     if aspect <= SQUARE_ASPECT:
         return True
-    if aspect > SETTINGS.single_knee_max_aspect or h > w:
+    if aspect > SETTINGS.single_knee_max_aspect:
         return False
-    return not shows_two_legs(rad)
+    # Two legs stand side by side, so only a wide image can be a small bilateral film. Portrait crops
+    # past 1.35:1 were taken for films: 6.8% of knee-films-dev's knees cut 1.3:1 (bench crops).
+    return h > w or not shows_two_legs(rad)
 
 
 def shows_two_legs(rad: Radiograph) -> bool:
     """Whether the column profile shows two bright legs with a dark gap between them."""
     small, _ = downsample(rad.pixels, ANALYSIS_SIDE)
     profile = _smooth(small.mean(axis=0), small.shape[1] * 0.02)
-    return _valley(profile, float(np.percentile(small, 5))) is not None
+    strips, _ = _legs(profile, float(np.percentile(small, 5)))
+    return len(strips) == 2
 
 
 def guess_knee_boxes(rad: Radiograph, as_film: bool = False) -> list[tuple[CropBox, Laterality | None]]:
@@ -88,15 +92,7 @@ def guess_knee_boxes(rad: Radiograph, as_film: bool = False) -> list[tuple[CropB
     profile = _smooth(small.mean(axis=0), small.shape[1] * 0.02)
     background = float(np.percentile(small, 5))
     bilateral_hint = rad.meta.get("ImageLaterality", "").upper() == "B"
-    valley = None if rad.laterality is not None else _valley(profile, background, force=bilateral_hint)
-    strips = [(0, valley), (valley, small.shape[1])] if valley is not None else [(0, small.shape[1])]
-
-    legs = [_leg_column(profile[c0:c1], background) for c0, c1 in strips]
-    if len(legs) == 2 and min(w for _, w in legs) < _MIN_LEG_WIDTH_RATIO * max(w for _, w in legs):
-        # A "leg" a fraction of the other's width is a marker, a label or a strip of collimator
-        # edge beside one knee (a white frame line at the border made a 21-pixel second knee).
-        wide = int(np.argmax([w for _, w in legs]))
-        strips, legs = [strips[wide]], [legs[wide]]
+    strips, legs = _legs(profile, background, single=rad.laterality is not None, force=bilateral_hint)
 
     found: list[CropBox] = []
     for (c0, _), (centre_col, leg_width) in zip(strips, legs):
@@ -111,6 +107,22 @@ def guess_knee_boxes(rad: Radiograph, as_film: bool = False) -> list[tuple[CropB
     viewer_left_is = "L" if _columns_run_to_patient_right(rad) else "R"
     other = "R" if viewer_left_is == "L" else "L"
     return [(found[0], viewer_left_is), (found[1], other)]  # type: ignore[list-item]
+
+
+def _legs(profile: np.ndarray, background: float, single: bool = False,
+          force: bool = False) -> tuple[list[tuple[int, int]], list[tuple[int, float]]]:
+    """The column strips of a column profile that hold one leg each, with each leg's (middle
+    column within its strip, width): two when a dark valley parts two legs of comparable width."""
+    valley = None if single else _valley(profile, background, force=force)
+    strips = [(0, valley), (valley, len(profile))] if valley is not None else [(0, len(profile))]
+    legs = [_leg_column(profile[c0:c1], background) for c0, c1 in strips]
+    if len(legs) == 2 and min(w for _, w in legs) < _MIN_LEG_WIDTH_RATIO * max(w for _, w in legs):
+        # A "leg" a fraction of the other's width is a marker, a label or a strip of collimator
+        # edge beside one knee (a white frame line at the border made a 21-pixel second knee), or
+        # the edge of the other knee in a wide crop of one (bench crops: 2.8% of 1.85:1 crops).
+        wide = int(np.argmax([w for _, w in legs]))
+        strips, legs = [strips[wide]], [legs[wide]]
+    return strips, legs
 
 
 def downsample(pixels: np.ndarray, side: int) -> tuple[np.ndarray, float]:
