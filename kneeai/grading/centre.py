@@ -4,8 +4,8 @@ The film localiser (:mod:`kneeai.imaging.localize`) finds legs and a joint line 
 profiles; on films from other sites it can land a box above or below the joint. The joint scorer
 (:mod:`kneeai.grading.joint_scorer`, a grading network trained on joint-centred crops) holds a
 density of its features for such crops. So a box is moved to where its crop looks most like those:
-the score is read on a grid of vertical and horizontal shifts, and the box goes to the grid's soft
-minimum: the mean of the shifts weighted by exp(-(score - best score) / CENTRE_TEMPERATURE). The box
+the score is read on a grid of vertical and horizontal shifts (the side columns only for the best
+rows, :data:`SIDE_ROWS`), and the box goes to the grid's soft minimum: the mean of the shifts weighted by exp(-(score - best score) / CENTRE_TEMPERATURE). The box
 keeps its size (set from the pixel spacing or the leg width).
 
 Why a soft minimum, not the best grid point or a fitted vertex: single scores are noisy, and near
@@ -30,12 +30,16 @@ from kneeai.imaging.localize import fit_on_film, guess_knee_boxes
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
 __all__ = ["CentredBox", "centre_on_joint", "centred_knee_boxes", "search_leg", "crop_box", "ROW_SHIFTS", "COL_SHIFTS",
-           "CENTRE_TEMPERATURE", "soft_minimum", "PAIR_MAX_ROW_OFFSET", "WIDE_SEARCH_ABOVE", "WIDE_SEARCH_STEP", "row_offset"]
+           "CENTRE_TEMPERATURE", "SIDE_ROWS", "soft_minimum", "PAIR_MAX_ROW_OFFSET", "WIDE_SEARCH_ABOVE", "WIDE_SEARCH_STEP", "row_offset"]
 
 # Row and column shifts as fractions of the box side. The joint line is the localiser's main
 # uncertainty, so rows are searched further than columns.
 ROW_SHIFTS = (-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3)
 COL_SHIFTS = (-0.1, 0.0, 0.1)
+# Side columns are scored only for this many of the best rows: a shift whose row scores far above
+# the best has almost no weight in the soft minimum, and scoring its columns cost 8 of the grid's
+# 21 network passes a knee (docs/film_path.md, step 4).
+SIDE_ROWS = 3
 # How far above the grid's best score (in multiples of the gate threshold, as the scores are) a
 # shift still pulls the box: at 0.1, a shift scoring 0.1 worse weighs e^-1 of the best. 0.05 kept
 # half-size p90 at 0.103, 0.2 gave 0.042 but left the box further from the best score (0.716).
@@ -102,7 +106,8 @@ class _View:
 def soft_minimum(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                  temperature: float = CENTRE_TEMPERATURE) -> tuple[float, float]:
     """The (row, column) shift that is the mean of the grid's shifts weighted by
-    exp(-(score - lowest score) / temperature); ``scores`` is rows x columns."""
+    exp(-(score - lowest score) / temperature); ``scores`` is rows x columns, inf where a shift was
+    not scored (it then has no weight)."""
     w = np.exp(-(np.asarray(scores, float) - np.min(scores)) / temperature)
     w /= w.sum()
     return float(w.sum(1) @ np.asarray(rows, float)), float(w.sum(0) @ np.asarray(cols, float))
@@ -118,11 +123,22 @@ def centre_on_joint(rad: Radiograph, box: CropBox, laterality: Laterality | None
     view = _View(rad, box, grader.input_size)
     rows, cols = np.array(ROW_SHIFTS), np.array(COL_SHIFTS)
     grid = _shifted(rad, box, [(r, c) for r in rows for c in cols])
-    # Shifts clamped at the film's edge land on one box: each distinct box is scored once.
-    distinct = list(dict.fromkeys(grid))
-    scored = dict(zip(distinct, map(float, _scores(rad, distinct, laterality, grader, density, view))))
-    scores = np.array([scored[b] for b in grid]).reshape(len(rows), len(cols))
-    start = float(scores[list(ROW_SHIFTS).index(0.0), list(COL_SHIFTS).index(0.0)])
+    middle = list(COL_SHIFTS).index(0.0)
+    scored: dict[CropBox, float] = {}
+
+    def score(boxes: list[CropBox]) -> None:
+        # Shifts clamped at the film's edge land on one box: each distinct box is scored once.
+        todo = [b for b in dict.fromkeys(boxes) if b not in scored]
+        if todo:
+            scored.update(zip(todo, map(float, _scores(rad, todo, laterality, grader, density, view))))
+
+    # The rows first, in the start box's column; then the side columns of the best rows only.
+    score([grid[i * len(cols) + middle] for i in range(len(rows))])
+    by_row = np.array([scored[grid[i * len(cols) + middle]] for i in range(len(rows))])
+    score([grid[i * len(cols) + j] for i in np.argsort(by_row, kind="stable")[:SIDE_ROWS] for j in range(len(cols))])
+    # A shift left unscored has no weight in the soft minimum.
+    scores = np.array([scored.get(b, np.inf) for b in grid]).reshape(len(rows), len(cols))
+    start = float(scores[list(ROW_SHIFTS).index(0.0), middle])
     row, col = soft_minimum(scores, rows, cols)
     (moved,) = _shifted(rad, box, [(row, col)])
     if moved == box:

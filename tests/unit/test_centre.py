@@ -160,3 +160,52 @@ def test_soft_minimum_goes_to_a_clear_minimum_and_moves_smoothly_between_two_nea
     jump = abs(rows[np.unravel_index(a.argmin(), a.shape)[0]] - rows[np.unravel_index(b.argmin(), b.shape)[0]])
     assert jump == pytest.approx(0.4)
     assert abs(soft_minimum(a, rows, cols)[0] - soft_minimum(b, rows, cols)[0]) < 0.05
+
+
+def test_side_columns_are_scored_only_for_the_best_rows(films, monkeypatch):
+    scored = []
+    real = centre._scores
+
+    def counting(rad, boxes, *args, **kwargs):
+        scored.append(list(boxes))
+        return real(rad, boxes, *args, **kwargs)
+
+    monkeypatch.setattr(centre, "_scores", counting)
+    start = CropBox(PAD + 40, PAD, 224, 224)
+    result = centre.centre_on_joint(films[0], start)
+    rows, sides = len(centre.ROW_SHIFTS), len(centre.COL_SHIFTS) - 1
+    first, second = scored[0], scored[1]
+    assert len(first) == rows and all(b.left == start.left for b in first)  # every row, start column
+    assert len(second) == centre.SIDE_ROWS * sides and all(b.left != start.left for b in second)
+    # The side columns belong to the rows that scored best in the start column.
+    with_scores = dict(zip(first, real(films[0], first, None, *centre.joint_scoring(None))))
+    best_tops = {b.top for b in sorted(first, key=with_scores.get)[: centre.SIDE_ROWS]}
+    assert {b.top for b in second} == best_tops
+    # At most one more pass, for the moved box's own score.
+    assert len(scored) <= 3 and sum(map(len, scored)) <= rows + centre.SIDE_ROWS * sides + 1
+    assert result.box.height == 224
+
+
+def test_an_unscored_shift_has_no_weight():
+    from kneeai.grading.centre import soft_minimum
+
+    rows, cols = np.array(centre.ROW_SHIFTS), np.array(centre.COL_SHIFTS)
+    scores = np.full((rows.size, cols.size), np.inf)
+    scores[:, 1] = np.linspace(1.0, 1.6, rows.size)
+    scores[0, 0] = 0.9  # the only scored side column
+    r, c = soft_minimum(scores, rows, cols)
+    finite = np.isfinite(scores)
+    w = np.where(finite, np.exp(-(np.where(finite, scores, 0) - 0.9) / centre.CENTRE_TEMPERATURE), 0)
+    w /= w.sum()
+    assert r == pytest.approx(float(w.sum(1) @ rows)) and c == pytest.approx(float(w.sum(0) @ cols))
+    assert c < 0  # pulled only towards the one scored side shift
+
+
+def test_a_box_as_wide_as_its_film_is_centred_in_rows_only(films):
+    # Column shifts are clamped at the film's sides onto the box itself: nothing is left to score
+    # for the side columns, and the box still moves in rows only.
+    film = films[0]
+    strip = Radiograph(pixels=film.pixels[:, PAD : PAD + 224], spacing_mm=None, laterality=None, source="test")
+    result = centre.centre_on_joint(strip, CropBox(PAD + 56, 0, 224, 224))
+    assert result.box.left == 0 and result.box.height == 224
+    assert abs(result.box.top - PAD) < abs(56)
