@@ -223,13 +223,19 @@ def centred_knee_boxes(rad: Radiograph, as_film: bool = False, grader=None) -> l
 
 # Sides tried for a crop that is not square, as fractions between its short and long side.
 CROP_SIDES = (0.0, 0.5, 1.0)
+# ... of those, only squares at most this share padding (edge pixels past the crop's short side):
+# on 1.85:1 crops 162 px high, the long side's square (46% padding) sometimes scored best and was
+# then refused as a screenshot or not a knee (bench crops: 9 of 250 refused, all on squares
+# padded 23-46%).
+MAX_CROP_PADDING = 0.25
 
 
 def crop_box(rad: Radiograph, grader=None) -> CropBox:
     """The square box to grade an image that is already one knee crop.
 
     A square crop is itself. A wider (or taller) one, as other clinics cut them, is tried as a
-    centred square of its short side, of its long side (padded), and between; the one whose crop
+    centred square of its short side, of its long side (padded), and between, where the padding
+    stays within :data:`MAX_CROP_PADDING`; the one whose crop
     looks most like a joint-centred knee crop is then centred on the joint like a film's box.
     """
     from kneeai.imaging.crop import square_box
@@ -244,7 +250,8 @@ def crop_box(rad: Radiograph, grader=None) -> CropBox:
     boxes = []
     for f in CROP_SIDES:
         side = int(round(short + f * (long_ - short)))
-        boxes.append(CropBox(top=(h - side) // 2, left=(w - side) // 2, height=side, width=side))
+        if f == 0.0 or (side - short) / side <= MAX_CROP_PADDING:
+            boxes.append(CropBox(top=(h - side) // 2, left=(w - side) // 2, height=side, width=side))
     scores = _scores(rad, boxes, rad.laterality, grader, density)
     best = boxes[int(np.argmin(scores))]
     return centre_on_joint(rad, best, rad.laterality, grader, density).box

@@ -67,3 +67,24 @@ def test_two_whole_knees_side_by_side_are_still_a_small_film() -> None:
     px[10:150, 10:150], px[10:150, 170:310] = small, other
     rad = Radiograph(pixels=px, spacing_mm=None, laterality=None, source="t")
     assert not is_single_knee(rad)
+
+
+@pytest.mark.parametrize("aspect", [1.3, 1.6, 1.85])
+def test_squares_tried_on_a_non_square_crop_pad_at_most_a_quarter(aspect: float, monkeypatch) -> None:
+    from kneeai.grading import centre
+
+    tried = []
+    real = centre._scores
+    monkeypatch.setattr(centre, "_scores", lambda rad, boxes, *a, **k: tried.append(list(boxes)) or real(rad, boxes, *a, **k))
+    px = _knee()
+    extra = int(round(SIDE * aspect)) - SIDE
+    wide = np.pad(px, ((0, 0), (extra // 2, extra - extra // 2)), mode="reflect")
+    rad = Radiograph(pixels=wide, spacing_mm=None, laterality=None, source="t")
+    box = centre.crop_box(rad)
+    candidates = tried[0]
+    assert all((b.height - SIDE) / b.height <= centre.MAX_CROP_PADDING for b in candidates)
+    assert any(b.height == SIDE for b in candidates)  # the short side's square is always tried
+    # A 1.3:1 crop still tries its long side's square (23% padding); a 1.85:1 one does not (46%).
+    assert any(b.height == wide.shape[1] for b in candidates) == (aspect == 1.3)
+    # The knee is found: the box is centred on it within a sixth of a side.
+    assert abs(box.left + box.width / 2 - wide.shape[1] / 2) < box.width / 6
