@@ -282,8 +282,7 @@ def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, 
     crops = [k.crop for _, ks in items for k in ks]
     films = [rad for rad, ks in items for _ in ks]
     flat = [pc for per_film in prechecks for pc in per_film] if prechecks is not None else None
-    neighbours = [list(k.neighbours) if k.neighbours is not None else ns for rad, ks in items
-                  for k, ns in zip(ks, _still_to_cut(rad, ks))]
+    neighbours = [ns for rad, ks in items for ns in _neighbours(rad, ks)]
     results = iter(grade_knees(crops, films, grader=grader, allow_outside_use=allow_outside_use, prechecks=flat,
                                neighbours=neighbours))
     out = []
@@ -299,11 +298,11 @@ def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, 
     return out
 
 
-def _still_to_cut(rad: Radiograph, ks: list[LocatedKnee]) -> list[list[KneeCrop]]:
-    """:func:`nudged_crops` of the knees of ``rad`` that :func:`knees` did not cut them for."""
+def _neighbours(rad: Radiograph, ks: list[LocatedKnee]) -> list[list[KneeCrop]]:
+    """Each knee's nudged copies: as :func:`knees` cut them, else cut now (:func:`nudged_crops`)."""
     todo = [k for k in ks if k.neighbours is None]
     cut = iter(nudged_crops(rad, [(k.box, k.laterality) for k in todo]) if todo else [])
-    return [next(cut) if k.neighbours is None else [] for k in ks]
+    return [next(cut) if k.neighbours is None else list(k.neighbours) for k in ks]
 
 
 def retry_as_film(rad: Radiograph, graded: list[GradedKnee], *, grader=None,

@@ -5,8 +5,9 @@ profiles; on films from other sites it can land a box above or below the joint. 
 (:mod:`kneeai.grading.joint_scorer`, a grading network trained on joint-centred crops) holds a
 density of its features for such crops. So a box is moved to where its crop looks most like those:
 the score is read on a grid of vertical and horizontal shifts (the side columns only for the best
-rows, :data:`SIDE_ROWS`), and the box goes to the grid's soft minimum: the mean of the shifts weighted by exp(-(score - best score) / CENTRE_TEMPERATURE). The box
-keeps its size (set from the pixel spacing or the leg width).
+rows, :data:`SIDE_ROWS`), and the box goes to the grid's soft minimum: the mean of the shifts
+weighted by exp(-(score - best score) / CENTRE_TEMPERATURE). The box keeps its size (set from the
+pixel spacing or the leg width).
 
 Why a soft minimum, not the best grid point or a fitted vertex: single scores are noisy, and near
 the joint the score is a shallow valley with several dips. On the same film resampled (half size, a
@@ -123,6 +124,7 @@ def centre_on_joint(rad: Radiograph, box: CropBox, laterality: Laterality | None
     view = _View(rad, box, grader.input_size)
     rows, cols = np.array(ROW_SHIFTS), np.array(COL_SHIFTS)
     grid = _shifted(rad, box, [(r, c) for r in rows for c in cols])
+    by_rows = [grid[i * len(cols) : (i + 1) * len(cols)] for i in range(len(rows))]
     middle = list(COL_SHIFTS).index(0.0)
     scored: dict[CropBox, float] = {}
 
@@ -133,9 +135,9 @@ def centre_on_joint(rad: Radiograph, box: CropBox, laterality: Laterality | None
             scored.update(zip(todo, map(float, _scores(rad, todo, laterality, grader, density, view))))
 
     # The rows first, in the start box's column; then the side columns of the best rows only.
-    score([grid[i * len(cols) + middle] for i in range(len(rows))])
-    by_row = np.array([scored[grid[i * len(cols) + middle]] for i in range(len(rows))])
-    score([grid[i * len(cols) + j] for i in np.argsort(by_row, kind="stable")[:SIDE_ROWS] for j in range(len(cols))])
+    score([row[middle] for row in by_rows])
+    best_rows = np.argsort([scored[row[middle]] for row in by_rows], kind="stable")[:SIDE_ROWS]
+    score([b for i in best_rows for b in by_rows[i]])
     # A shift left unscored has no weight in the soft minimum.
     scores = np.array([scored.get(b, np.inf) for b in grid]).reshape(len(rows), len(cols))
     start = float(scores[list(ROW_SHIFTS).index(0.0), middle])
@@ -235,8 +237,8 @@ def crop_box(rad: Radiograph, grader=None) -> CropBox:
 
     A square crop is itself. A wider (or taller) one, as other clinics cut them, is tried as a
     centred square of its short side, of its long side (padded), and between, where the padding
-    stays within :data:`MAX_CROP_PADDING`; the one whose crop
-    looks most like a joint-centred knee crop is then centred on the joint like a film's box.
+    stays within :data:`MAX_CROP_PADDING`; the one whose crop looks most like a joint-centred knee
+    crop is then centred on the joint like a film's box.
     """
     from kneeai.imaging.crop import square_box
 
@@ -250,7 +252,7 @@ def crop_box(rad: Radiograph, grader=None) -> CropBox:
     boxes = []
     for f in CROP_SIDES:
         side = int(round(short + f * (long_ - short)))
-        if f == 0.0 or (side - short) / side <= MAX_CROP_PADDING:
+        if (side - short) / side <= MAX_CROP_PADDING:  # always true of the short side's own square
             boxes.append(CropBox(top=(h - side) // 2, left=(w - side) // 2, height=side, width=side))
     scores = _scores(rad, boxes, rad.laterality, grader, density)
     best = boxes[int(np.argmin(scores))]

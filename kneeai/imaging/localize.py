@@ -66,10 +66,17 @@ def is_single_knee(rad: Radiograph) -> bool:
 
 def shows_two_legs(rad: Radiograph) -> bool:
     """Whether the column profile shows two bright legs with a dark gap between them."""
-    small, _ = downsample(rad.pixels, ANALYSIS_SIDE)
-    profile = _smooth(small.mean(axis=0), small.shape[1] * 0.02)
-    strips, _ = _legs(profile, float(np.percentile(small, 5)))
+    _, _, profile, background = _column_profile(rad.pixels)
+    strips, _ = _legs(profile, background)
     return len(strips) == 2
+
+
+def _column_profile(pixels: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, float]:
+    """(the image at :data:`ANALYSIS_SIDE`, full pixels per small pixel, its smoothed column
+    profile, its background level)."""
+    small, scale = downsample(pixels, ANALYSIS_SIDE)
+    profile = _smooth(small.mean(axis=0), small.shape[1] * 0.02)
+    return small, scale, profile, float(np.percentile(small, 5))
 
 
 def guess_knee_boxes(rad: Radiograph, as_film: bool = False) -> list[tuple[CropBox, Laterality | None]]:
@@ -88,9 +95,7 @@ def guess_knee_boxes(rad: Radiograph, as_film: bool = False) -> list[tuple[CropB
     if is_single_knee(rad) and not as_film:
         return [(CropBox(top=0, left=0, height=h, width=w), rad.laterality)]
 
-    small, scale = downsample(rad.pixels, ANALYSIS_SIDE)
-    profile = _smooth(small.mean(axis=0), small.shape[1] * 0.02)
-    background = float(np.percentile(small, 5))
+    small, scale, profile, background = _column_profile(rad.pixels)
     bilateral_hint = rad.meta.get("ImageLaterality", "").upper() == "B"
     strips, legs = _legs(profile, background, single=rad.laterality is not None, force=bilateral_hint)
 
