@@ -27,10 +27,10 @@ import numpy as np
 from kneeai.grading.joint_scorer import joint_scoring
 from kneeai.imaging.crop import crop_knee
 from kneeai.imaging.localize import is_single_knee
-from kneeai.imaging.localize import fit_on_film, guess_knee_boxes
+from kneeai.imaging.localize import fit_on_film, guess_knee_boxes, with_sides
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
-__all__ = ["CentredBox", "centre_on_joint", "centred_knee_boxes", "search_leg", "crop_box", "ROW_SHIFTS", "COL_SHIFTS",
+__all__ = ["CentredBox", "centre_on_joint", "centred_knee_boxes", "detector_boxes", "AGREE_WITHIN", "search_leg", "crop_box", "ROW_SHIFTS", "COL_SHIFTS",
            "CENTRE_TEMPERATURE", "SIDE_ROWS", "soft_minimum", "PAIR_MAX_ROW_OFFSET", "WIDE_SEARCH_ABOVE", "WIDE_SEARCH_STEP", "row_offset"]
 
 # Row and column shifts as fractions of the box side. The joint line is the localiser's main
@@ -207,20 +207,85 @@ def search_leg(rad: Radiograph, found: CentredBox, laterality: Laterality | None
 
 
 def centred_knee_boxes(rad: Radiograph, as_film: bool = False, grader=None) -> list[tuple[CropBox, Laterality | None]]:
-    """The localiser's boxes, each centred on its joint (searched along its leg when the local
-    search finds no joint, :data:`WIDE_SEARCH_ABOVE`), and the two of a bilateral film at one
-    height (:data:`PAIR_MAX_ROW_OFFSET`); a single-knee image comes back whole."""
-    guesses = guess_knee_boxes(rad, as_film=as_film)
+    """Every knee of a film, its box centred on the joint; a single-knee image comes back whole.
+
+    The knees are proposed twice: by the intensity profiles (:func:`~kneeai.imaging.localize.guess_knee_boxes`)
+    and by the learned detector (:mod:`kneeai.grading.detector`). Where the two agree (as many
+    knees, each detected centre within :data:`AGREE_WITHIN` of a side of a profile box), the
+    profiles' boxes are centred, as before the detector; where they disagree, both sets are centred
+    and the joint scorer chooses (:func:`_better`).
+    """
     if is_single_knee(rad) and not as_film:
-        return guesses
+        return guess_knee_boxes(rad)
     grader, density = joint_scoring(grader)
+    profiles = guess_knee_boxes(rad, as_film=True)
+    chosen = _centred(rad, profiles, grader, density)
+    detected = detector_boxes(rad)
+    if detected and not _agree(profiles, detected):
+        chosen = _better(chosen, _centred(rad, detected, grader, density))
+    return [(c.box, lat) for c, lat in chosen]
+
+
+def _centred(rad: Radiograph, guesses, grader, density) -> list[tuple[CentredBox, Laterality | None]]:
+    """Each start box centred on its joint (searched along its leg when the local search finds no
+    joint, :data:`WIDE_SEARCH_ABOVE`), and the two of a bilateral film at one height
+    (:data:`PAIR_MAX_ROW_OFFSET`)."""
     found = [centre_on_joint(rad, box, lat, grader, density) for box, lat in guesses]
     found = [search_leg(rad, c, lat, grader, density) if c.score_after is not None and c.score_after > WIDE_SEARCH_ABOVE
              else c for c, (_, lat) in zip(found, guesses)]
     lats = [lat for _, lat in guesses]
     if len(found) == 2:
         found = _pair_consistent(rad, found, lats, grader, density)
-    return [(c.box, lat) for c, lat in zip(found, lats)]
+    return list(zip(found, lats))
+
+
+# The detector agrees with the profiles when it finds as many knees, each within this share of its
+# box side of a profile box's centre: the local search (rows within 0.3 of a side) reaches from one
+# to the other.
+AGREE_WITHIN = 0.35
+
+
+def _agree(profiles, detected) -> bool:
+    if len(profiles) != len(detected):
+        return False
+    for box, _ in detected:
+        cy, cx = box.top + box.height / 2, box.left + box.width / 2
+        if not any(np.hypot(p.top + p.height / 2 - cy, p.left + p.width / 2 - cx) <= AGREE_WITHIN * box.height
+                   for p, _ in profiles):
+            return False
+    return True
+
+
+def _better(a: list[tuple[CentredBox, Laterality | None]], b: list[tuple[CentredBox, Laterality | None]]):
+    """Of two sets of centred knees, the one the joint scorer finds more knee-like: a set with a
+    knee it would refuse (above :data:`WIDE_SEARCH_ABOVE`) loses to one without; then more knees
+    win (a second knee the scorer accepts is a knee); then the lower mean score. Without scores
+    (no density fitted) the first set is kept."""
+    def key(s):
+        scores = [c.score_after for c, _ in s]
+        if any(x is None for x in scores):
+            return None
+        return (any(x > WIDE_SEARCH_ABOVE for x in scores), -len(s), float(np.mean(scores)))
+
+    if not b:
+        return a
+    ka, kb = key(a), key(b)
+    if ka is None or kb is None:
+        return a
+    return b if kb < ka else a
+
+
+def detector_boxes(rad: Radiograph) -> list[tuple[CropBox, Laterality | None]] | None:
+    """The knees the learned detector finds on a film (:mod:`kneeai.grading.detector`), as start boxes
+    with their sides, or None without a shipped detector."""
+    from kneeai.grading.detector import detect_knees
+
+    found = detect_knees(rad.pixels)
+    if found is None:
+        return None
+    if rad.laterality is not None and rad.meta.get("ImageLaterality", "").upper() != "B":
+        found = found[:1]  # the header names one knee: the detector's best
+    return with_sides(rad, [fit_on_film(rad, d.box()) for d in found])
 
 
 # Sides tried for a crop that is not square, as fractions between its short and long side.

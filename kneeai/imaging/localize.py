@@ -28,7 +28,7 @@ import numpy as np
 from kneeai.config import SETTINGS
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
-__all__ = ["guess_knee_boxes", "fit_on_film", "downsample", "is_single_knee", "shows_two_legs", "ANALYSIS_SIDE"]
+__all__ = ["guess_knee_boxes", "with_sides", "fit_on_film", "downsample", "is_single_knee", "shows_two_legs", "ANALYSIS_SIDE"]
 
 # The search runs on a copy at most this many pixels per side: enough for a joint space of a few
 # millimetres on a 43 cm film, and fast.
@@ -107,11 +107,19 @@ def guess_knee_boxes(rad: Radiograph, as_film: bool = False) -> list[tuple[CropB
         joint_row = _joint_row(band.mean(axis=1), background)
         found.append(_box(rad, int(round(joint_row * scale)), int(round(centre_col * scale)), leg_width * scale))
 
-    if len(found) == 1:
-        return [(found[0], rad.laterality)]
+    return with_sides(rad, found)
+
+
+def with_sides(rad: Radiograph, boxes: list[CropBox]) -> list[tuple[CropBox, Laterality | None]]:
+    """The knees' boxes from the viewer's left, each with its side: a single knee takes the DICOM
+    header's; of two, the one on the viewer's left is the patient's right (AP/PA as displayed),
+    unless PatientOrientation says the columns run towards the patient's right."""
+    boxes = sorted(boxes, key=lambda b: b.left + b.width / 2)
+    if len(boxes) < 2:
+        return [(b, rad.laterality) for b in boxes]
     viewer_left_is = "L" if _columns_run_to_patient_right(rad) else "R"
     other = "R" if viewer_left_is == "L" else "L"
-    return [(found[0], viewer_left_is), (found[1], other)]  # type: ignore[list-item]
+    return [(boxes[0], viewer_left_is), (boxes[1], other)]  # type: ignore[list-item]
 
 
 def _legs(profile: np.ndarray, background: float, single: bool = False,
