@@ -334,12 +334,32 @@ def cache_features(films: list[Film], n_views: int, trunk_onnx: Path, seed: int 
     return np.concatenate(feats), knees, np.array(owner)
 
 
-def export_trunk(path: Path) -> None:
+def _to_onnx(net, path: Path, input_name: str, output_name: str) -> None:
+    """Export ``net`` (film input -> one output) and check ONNX Runtime gives PyTorch's output."""
+    import warnings
+
     import torch
 
-    torch.onnx.export(build_trunk(), torch.zeros(1, 3, DETECTOR_SIDE, DETECTOR_SIDE), str(path), input_names=["x"],
-                      output_names=["features"], dynamic_axes={"x": {0: "n"}, "features": {0: "n"}}, opset_version=17,
-                      dynamo=False)
+    from kneeai.grading.runtime import ONNX_TOLERANCE, onnx_session
+
+    x = torch.randn(2, 3, DETECTOR_SIDE, DETECTOR_SIDE, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        # The TorchScript exporter (deprecated, but it needs only the `onnx` package; the graph is
+        # plain convolutions), as kneeai.training.onnx_export uses it; it also warns that the
+        # static "same" padding's slices are not constant-folded. The output is checked below.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), str(path), input_names=[input_name], output_names=[output_name],
+                          dynamic_axes={input_name: {0: "n"}, output_name: {0: "n"}}, opset_version=17, dynamo=False)
+    with torch.inference_mode():
+        ref = net(x).numpy()
+    diff = float(np.abs(onnx_session(path).run(None, {input_name: x.numpy()})[0] - ref).max())
+    if diff > 10 * ONNX_TOLERANCE:
+        path.unlink()
+        raise SystemExit(f"ONNX export of the detector differs from PyTorch by {diff:.2e}; not written")
+
+
+def export_trunk(path: Path) -> None:
+    _to_onnx(build_trunk(), path, "x", "features")
 
 
 def train_head(feats: np.ndarray, knees: list[np.ndarray], epochs: int, seed: int, lr: float = 2e-3, batch: int = 64):
@@ -541,7 +561,7 @@ def fit(args: argparse.Namespace) -> dict:
     (run / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.ship:
         head = train_head(feats, knees, args.epochs, args.seed)
-        result["shipped"] = ship(head, run)
+        result["shipped"] = ship(head, run, Path(args.weights_dir) if args.weights_dir else None)
         (run / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     return result
 
@@ -550,10 +570,7 @@ def export_detector(head, path: Path) -> None:
     """The trunk and ``head`` as one ONNX network: film input (n, 3, S, S) -> (n, 4, G, G)."""
     import torch
 
-    net = torch.nn.Sequential(build_trunk(), head).eval()
-    torch.onnx.export(net, torch.zeros(1, 3, DETECTOR_SIDE, DETECTOR_SIDE), str(path), input_names=["film"],
-                      output_names=["heads"], dynamic_axes={"film": {0: "n"}, "heads": {0: "n"}}, opset_version=17,
-                      dynamo=False)
+    _to_onnx(torch.nn.Sequential(build_trunk(), head).eval(), path, "film", "heads")
 
 
 def ship(head, run: Path, weights_dir: Path | None = None) -> dict:
@@ -626,6 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     fp.add_argument("--ship", action="store_true", help="train on every film and ship into weights/")
     fp.add_argument("--pipeline-check", action="store_true",
                     help="run the whole film path on every film with its fold's detector (cross-validated boxes)")
+    fp.add_argument("--weights-dir", default=None, help="where --ship writes (default: the project's weights/)")
     fp.add_argument("--check-only", action="store_true", help="reuse the folds' detectors of an earlier run in --run")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

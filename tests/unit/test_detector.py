@@ -237,3 +237,30 @@ def test_films_where_the_two_agree_are_centred_from_the_profiles_only(monkeypatc
     monkeypatch.setattr(centre, "detector_boxes", lambda r: _boxes((300, 250)))
     centre.centred_knee_boxes(rad, as_film=True)
     assert len(centred) == 3  # they disagree: both centred
+
+
+# ---------------------------------------------------------------------------------------------- #
+# The shipped detector, on films built from the example knees (tests/unit/test_localize.py).
+
+
+@pytest.mark.parametrize("legs, shape", [
+    ([("kl2_9015402R.webp", False, 360, 330), ("kl3_9023348L.webp", True, 560, 1080)], (900, 1400)),
+    ([("kl2_9015402R.webp", False, 450, 350)], (1600, 700)),
+    ([("kl4_9070207R.webp", False, 700, 420), ("kl0_9006140L.webp", True, 690, 1250)], (1300, 1700)),
+])
+def test_the_shipped_detector_finds_every_knee_of_a_film_and_no_more(legs, shape):
+    from tests.unit.test_localize import KNEE_PX, _film
+
+    assert detector.load_detector() is not None, "weights/knee_detector.onnx is shipped"
+    found = detector.detect_knees(_film(legs, shape, False, laterality=None).pixels)
+    assert len(found) == len(legs)
+    side = 1.2 * KNEE_PX  # the film path's box: 1.2 leg widths
+    for (_, _, row, col), d in zip(sorted(legs, key=lambda g: g[3]), sorted(found, key=lambda d: d.col)):
+        assert math.hypot(d.row - row, d.col - col) < 0.15 * side
+        assert 0.75 < d.side / side < 1.33
+
+
+def test_the_shipped_detector_finds_no_knee_on_a_blank_or_noise_image():
+    rng = np.random.default_rng(0)
+    assert detector.detect_knees(np.zeros((800, 1000), np.float32)) == []
+    assert detector.detect_knees(rng.random((800, 1000)).astype(np.float32)) == []
