@@ -537,6 +537,11 @@ def fit(args: argparse.Namespace) -> dict:
     if not trunk_path.exists():
         export_trunk(trunk_path)
     cache = run / f"features_{args.views}.npz"
+    if args.check_only:  # the folds' detectors of an earlier run: its result.json stays as it is
+        check = pipeline_check(Path(args.films), json.loads(Path(args.labels).read_text(encoding="utf-8")), args.folds,
+                               args.seed, run)
+        (run / "pipeline_check.json").write_text(json.dumps(check, indent=1), encoding="utf-8")
+        return {k: v for k, v in check.items() if k != "per_view"}
     films = load_films(Path(args.films), Path(args.labels))
     if cache.exists():
         z = np.load(cache, allow_pickle=True)
@@ -547,7 +552,7 @@ def fit(args: argparse.Namespace) -> dict:
     first = np.r_[True, owner[1:] != owner[:-1]]
     result: dict = {"films": len(films), "knees": int(sum(len(f.knees) for f in films)), "views_per_film": args.views,
                     "folds": args.folds, "epochs": args.epochs, "match_distance": MATCH_DISTANCE}
-    if args.folds > 1 and not args.check_only:
+    if args.folds > 1:
         outs, heads = cross_validate(feats, knees, owner, args.folds, args.epochs, args.seed)
         result["cross_validated"] = {str(t): scores(outs, knees, first, t) for t in THRESHOLDS}
         np.save(run / "cv_outputs.npy", outs)

@@ -54,3 +54,15 @@ def test_labels_then_fit_then_ship_a_detector(films, tmp_path):
     shipped = load_detector(weights)
     assert shipped is not None and shipped.model_id == entry["model_id"]
     assert isinstance(shipped(np.zeros((600, 800), np.float32)), list)
+
+    # The whole film path with each fold's detector, on the films as given and changed copies.
+    before = (run / "result.json").read_text()
+    assert fit.main(["fit", "--films", str(films), "--labels", str(labels), "--run", str(run), "--folds", "2",
+                     "--pipeline-check", "--check-only"]) == 0
+    assert (run / "result.json").read_text() == before
+    check = json.loads((run / "pipeline_check.json").read_text())
+    as_given = check["as given"]
+    assert as_given["profiles"]["views"] == as_given["detector"]["views"] == 4
+    assert as_given["profiles"]["all_found_no_extra"] == 1.0  # the labels are the profiles' own boxes
+    assert check["changed"]["profiles"]["views"] == 4 * fit.CHECK_VARIANTS
+    assert len(check["per_view"]) == 4 * (1 + fit.CHECK_VARIANTS)
