@@ -47,10 +47,15 @@ WORK_SIDE = 2 * DETECTOR_SIDE
 # Augmentation: what other sites' films do differently.
 
 
-def _clearly(box_frac_inside: float, centre_margin: float) -> str | None:
-    if centre_margin >= 0.3:
+def _clearly(knee, t: int, l: int, ch: int, cw: int) -> str | None:
+    """Whether ``knee`` (centre row, centre column, side) is well inside the field of ``ch`` x ``cw``
+    pixels at (``t``, ``l``) ("in"), mostly outside it ("out"), or half cut (None)."""
+    cy, cx, s = knee
+    y0, y1 = max(cy - s / 2, t), min(cy + s / 2, t + ch)
+    x0, x1 = max(cx - s / 2, l), min(cx + s / 2, l + cw)
+    if min(cy - t, t + ch - cy, cx - l, l + cw - cx) >= 0.3 * s:
         return "in"
-    if box_frac_inside < 0.3:
+    if max(y1 - y0, 0) * max(x1 - x0, 0) < 0.3 * s * s:
         return "out"
     return None
 
@@ -62,13 +67,7 @@ def _reframe(img: np.ndarray, knees: np.ndarray, rng: np.random.Generator) -> tu
     for _ in range(30):
         ch, cw = int(h * rng.uniform(0.45, 1.0)), int(w * rng.uniform(0.3, 1.0))
         t, l = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-        verdicts = []
-        for cy, cx, s in knees:
-            y0, y1 = max(cy - s / 2, t), min(cy + s / 2, t + ch)
-            x0, x1 = max(cx - s / 2, l), min(cx + s / 2, l + cw)
-            inside = max(y1 - y0, 0) * max(x1 - x0, 0) / (s * s)
-            margin = min(cy - t, t + ch - cy, cx - l, l + cw - cx) / s
-            verdicts.append(_clearly(inside, margin))
+        verdicts = [_clearly(k, t, l, ch, cw) for k in knees]
         if None in verdicts or ("in" not in verdicts and rng.random() > 0.1):
             continue
         kept = np.array([[cy - t, cx - l, s] for (cy, cx, s), v in zip(knees, verdicts) if v == "in"]).reshape(-1, 3)
@@ -97,11 +96,7 @@ def _knee_crop(img: np.ndarray, knees: np.ndarray, rng: np.random.Generator) -> 
     out = padded[t + pt : t + pt + ch, l + pl : l + pl + cw]
     kept = []
     for ky, kx, ks in knees:
-        y0, y1 = max(ky - ks / 2, t), min(ky + ks / 2, t + ch)
-        x0, x1 = max(kx - ks / 2, l), min(kx + ks / 2, l + cw)
-        inside = max(y1 - y0, 0) * max(x1 - x0, 0) / (ks * ks)
-        margin = min(ky - t, t + ch - ky, kx - l, l + cw - kx) / ks
-        verdict = _clearly(inside, margin)
+        verdict = _clearly((ky, kx, ks), t, l, ch, cw)
         if (ky, kx) == (cy, cx) or verdict == "in":
             kept.append([ky - t, kx - l, ks])
         elif verdict is None:
