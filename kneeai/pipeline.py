@@ -62,11 +62,12 @@ __all__ = [
 ]
 
 ImageKind = Literal["auto", "crop", "film"]
-# Where a knee's side came from: the DICOM header (ImageLaterality / Laterality, or the
-# PatientOrientation that says which way the columns run), its position on an AP/PA film (the
-# patient's right knee on the viewer's left), its anatomy (the fibula on the lateral side,
-# kneeai.imaging.side: a single knee whose header says nothing), or the user.
-LateralitySource = Literal["dicom", "position", "anatomy", "user"]
+# Where a knee's side came from, first found first: the DICOM header (ImageLaterality / Laterality,
+# or the PatientOrientation that says which way the columns run), the R / L marker on the film
+# (kneeai.grading.marker), its position on an AP/PA film (the patient's right knee on the viewer's
+# left), its anatomy (the fibula on the lateral side, kneeai.imaging.side: a single knee whose film
+# says nothing), or the user.
+LateralitySource = Literal["dicom", "marker", "position", "anatomy", "user"]
 
 # Gate reasons after which an image taken for one knee crop (by its size, ``kind="auto"``) is
 # searched again as a film: a bilateral or single-knee film exported small (a 512-pixel viewer
@@ -170,34 +171,60 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
 
     if kind == "crop" or (kind == "auto" and is_single_knee(rad)):
         box = crop_box(rad, grader)  # the whole image when square
-        return [_sided(LocatedKnee(1, crop_knee(rad, box, rad.laterality), box, rad.laterality,
-                                   "dicom" if rad.laterality else None))]
+        if rad.laterality:
+            lat, source = rad.laterality, "dicom"
+        else:
+            (lat,), source = _marked(rad, [box], [None])
+        return [_sided(LocatedKnee(1, crop_knee(rad, box, lat), box, lat, source if lat else None), alone=True)]
     film, inner = film_view(rad)
     boxes = centred_knee_boxes(film, as_film=True, grader=grader)
     source = _side_source(rad, len(boxes))
+    if source != "dicom":
+        lats, source = _marked(film, [b for b, _ in boxes], [lat for _, lat in boxes], source)
+        boxes = list(zip([b for b, _ in boxes], lats))
     out = []
     for i, (box, lat) in enumerate(boxes, start=1):
         on_film = CropBox(box.top + inner.top, box.left + inner.left, box.height, box.width)
         # The nudged copies are cut here, on the film view already made: in iter_graded that is in
         # the intake threads, beside the network, and the margins are not trimmed a second time.
         out.append(_sided(LocatedKnee(i, _with_box(crop_knee(film, box, lat), on_film), on_film, lat,
-                                      source if lat else None, tuple(_nudged(film, inner, box, lat)))))
+                                      source if lat else None, tuple(_nudged(film, inner, box, lat))), alone=len(boxes) == 1))
     return out
 
 
-def _sided(knee: LocatedKnee) -> LocatedKnee:
-    """``knee`` with its side read from its anatomy when nothing else gave one."""
-    from dataclasses import replace
+def _marked(rad: Radiograph, boxes: list[CropBox], lats: list[Laterality | None],
+            source: LateralitySource | None = None) -> tuple[list[Laterality | None], LateralitySource | None]:
+    """The sides of the knees in ``boxes`` on ``rad`` as its R / L markers say, with "marker" as
+    their source; ``(lats, source)`` unchanged where the film has no marker that says."""
+    from kneeai.grading.marker import read_markers, sides_from_markers
 
+    markers = read_markers(rad.pixels) if boxes else None
+    said = sides_from_markers(markers or [], [b.left + b.width / 2 for b in boxes])
+    return (lats, source) if said is None else (said, "marker")  # type: ignore[return-value]
+
+
+def _sided(knee: LocatedKnee, alone: bool = False) -> LocatedKnee:
+    """``knee`` with its side read from its anatomy when nothing else gave one.
+
+    alone : the film's only knee. Its marker is then checked against its anatomy: where the two
+        disagree (a film mirrored on export, or a letter misread), the side is left for the user
+        to choose rather than guessed; a pair of knees has no such check (the anatomy, like the
+        position, is fooled by a mirrored film, which is what the marker is there to catch)."""
     from kneeai.imaging.side import anatomical_side
 
-    if knee.laterality is not None:
+    if knee.laterality is not None and not (alone and knee.laterality_source == "marker"):
         return knee
     lat = anatomical_side(knee.crop.pixels)
-    if lat is None:
-        return knee
+    if knee.laterality is not None:
+        return knee if lat in (None, knee.laterality) else _with_side(knee, None, None)
+    return knee if lat is None else _with_side(knee, lat, "anatomy")
+
+
+def _with_side(knee: LocatedKnee, lat: Laterality | None, source: LateralitySource | None) -> LocatedKnee:
+    from dataclasses import replace
+
     neighbours = None if knee.neighbours is None else tuple(replace(n, laterality=lat) for n in knee.neighbours)
-    return replace(knee, crop=replace(knee.crop, laterality=lat), laterality=lat, laterality_source="anatomy",
+    return replace(knee, crop=replace(knee.crop, laterality=lat), laterality=lat, laterality_source=source,
                    neighbours=neighbours)
 
 

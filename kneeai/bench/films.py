@@ -10,7 +10,12 @@ same knee (same index) of the same film when both runs find the same number of k
 - same grade: the share of knees compared that got the same KL grade (both graded);
 - box offset: the distance between the two boxes' centres, in the original film's pixels, as a
   share of the original box side (median and 90th percentile);
-- refused changed: the share accepted in one run and refused in the other.
+- refused changed: the share accepted in one run and refused in the other;
+- same side: the share of knees given the same side (R / L) as in the original run.
+
+The mirrored change flips the film left to right, as an export or a PA film shown the wrong way
+round may: its knees are compared in reverse order, and a knee keeps its side only where the film
+itself says which side it is (its R / L marker; the position on the film cannot tell).
 
 ``--per-film`` also prints one line per film of the original run.
 """
@@ -40,6 +45,8 @@ class Change:
     make: Callable  # Radiograph -> Radiograph
     # (top, left, side) on the changed film -> (row, col) of the box centre on the original
     centre_back: Callable[[int, int, int, tuple[int, int]], tuple[float, float]]
+    # The film is flipped left to right: its knees, from the viewer's left, are the original's reversed.
+    mirrors: bool = False
 
 
 def _resize(x: np.ndarray, factor: float) -> np.ndarray:
@@ -100,6 +107,10 @@ def _border(rad, share: float = 0.10):
     return replace(rad, pixels=np.pad(rad.pixels, ((round(h * share),) * 2, (round(w * share),) * 2), constant_values=0.0))
 
 
+def _mirrored_back(top, left, side, shape):
+    return top + side / 2, shape[1] - (left + side / 2)
+
+
 FILM_CHANGES: dict[str, Change] = {
     "half_size": Change(lambda r: replace(r, pixels=_resize(r.pixels, 0.5)), _scaled(0.5)),
     "black_border_10pct": Change(_border, _bordered(0.10)),
@@ -108,6 +119,7 @@ FILM_CHANGES: dict[str, Change] = {
     "jpeg_quality_50": Change(lambda r: replace(r, pixels=_jpeg(r.pixels)), _same_place),
     "gamma_0.8": Change(lambda r: replace(r, pixels=np.clip(r.pixels, 0, 1) ** 0.8), _same_place),
     "gamma_1.25": Change(lambda r: replace(r, pixels=np.clip(r.pixels, 0, 1) ** 1.25), _same_place),
+    "mirrored": Change(lambda r: replace(r, pixels=np.ascontiguousarray(r.pixels[:, ::-1])), _mirrored_back, mirrors=True),
 }
 
 
@@ -168,24 +180,27 @@ def run(args: argparse.Namespace) -> dict:
     n = max(len(files), 1)
     rows = [{"run": "as given", "films": len(files), "knees": s["knees"], "refused": s["refused"],
              "s_per_film": round(seconds / n, 3), "same_knee_count": "", "same_grade": "", "box_offset_p50": "",
-             "box_offset_p90": "", "refused_changed": ""}]
+             "box_offset_p90": "", "refused_changed": "", "same_side": ""}]
     per_film = [{"film": g.path, "knees": len(g.knees), "refused": sum(k.result is None for k in g.knees) + (g.error is not None),
                  "grades": [k.result.kl_grade if k.result else None for k in g.knees],
-                 "sides": [k.knee.laterality for k in g.knees]} for g in original]
-    detail = {"as given": {**s, "pairs": int(len(offsets)), "pairs_beyond_max_offset": int((offsets > PAIR_MAX_ROW_OFFSET).sum()),
+                 "sides": [k.knee.laterality for k in g.knees],
+                 "side_sources": [k.knee.laterality_source for k in g.knees]} for g in original]
+    sources = Counter(str(k.knee.laterality_source) for g in original for k in g.knees)
+    detail = {"as given": {**s, "side_sources": dict(sources.most_common()), "pairs": int(len(offsets)), "pairs_beyond_max_offset": int((offsets > PAIR_MAX_ROW_OFFSET).sum()),
                            "pair_offset_median": round(float(np.median(offsets)), 4)}}
     for name in args.changes:
         change = FILM_CHANGES[name]
         changed = [change.make(r) for r in base]
         graded, secs = _graded(changed)
-        same_count = same_grade = both = flipped = compared = 0
+        same_count = same_grade = both = flipped = compared = same_side = 0
         box_offsets = []
         for a, b, new in zip(original, graded, changed):
             if a.error is not None or b.error is not None or len(a.knees) != len(b.knees):
                 continue
             same_count += 1
-            for ka, kb in zip(a.knees, b.knees):
+            for ka, kb in zip(a.knees, b.knees[::-1] if change.mirrors else b.knees):
                 compared += 1
+                same_side += ka.knee.laterality == kb.knee.laterality
                 flipped += (ka.result is None) != (kb.result is None)
                 if ka.result is not None and kb.result is not None:
                     both += 1
@@ -199,7 +214,8 @@ def run(args: argparse.Namespace) -> dict:
                      "s_per_film": round(secs / n, 3), "same_knee_count": round(same_count / n, 4),
                      "same_grade": round(same_grade / max(both, 1), 4),
                      "box_offset_p50": round(float(np.nanmedian(bo)), 4), "box_offset_p90": round(float(np.nanpercentile(bo, 90)), 4),
-                     "refused_changed": round(flipped / max(compared, 1), 4)})
+                     "refused_changed": round(flipped / max(compared, 1), 4),
+                     "same_side": round(same_side / max(compared, 1), 4)})
         detail[name] = cs
     if args.per_film:
         for f in per_film:

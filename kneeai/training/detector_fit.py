@@ -329,32 +329,10 @@ def cache_features(films: list[Film], n_views: int, trunk_onnx: Path, seed: int 
     return np.concatenate(feats), knees, np.array(owner)
 
 
-def _to_onnx(net, path: Path, input_name: str, output_name: str) -> None:
-    """Export ``net`` (film input -> one output) and check ONNX Runtime gives PyTorch's output."""
-    import warnings
-
-    import torch
-
-    from kneeai.grading.runtime import ONNX_TOLERANCE, onnx_session
-
-    x = torch.randn(2, 3, DETECTOR_SIDE, DETECTOR_SIDE, generator=torch.Generator().manual_seed(0))
-    with warnings.catch_warnings():
-        # The TorchScript exporter (deprecated, but it needs only the `onnx` package; the graph is
-        # plain convolutions), as kneeai.training.onnx_export uses it; it also warns that the
-        # static "same" padding's slices are not constant-folded. The output is checked below.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, (x,), str(path), input_names=[input_name], output_names=[output_name],
-                          dynamic_axes={input_name: {0: "n"}, output_name: {0: "n"}}, opset_version=17, dynamo=False)
-    with torch.inference_mode():
-        ref = net(x).numpy()
-    diff = float(np.abs(onnx_session(path).run(None, {input_name: x.numpy()})[0] - ref).max())
-    if diff > 10 * ONNX_TOLERANCE:
-        path.unlink()
-        raise SystemExit(f"ONNX export of the detector differs from PyTorch by {diff:.2e}; not written")
-
-
 def export_trunk(path: Path) -> None:
-    _to_onnx(build_trunk(), path, "x", "features")
+    from kneeai.training.onnx_export import export_checked
+
+    export_checked(build_trunk(), path, (2, 3, DETECTOR_SIDE, DETECTOR_SIDE), "x", "features", "detector trunk")
 
 
 def train_head(feats: np.ndarray, knees: list[np.ndarray], epochs: int, seed: int, lr: float = 2e-3, batch: int = 64):
@@ -570,7 +548,10 @@ def export_detector(head, path: Path) -> None:
     """The trunk and ``head`` as one ONNX network: film input (n, 3, S, S) -> (n, 4, G, G)."""
     import torch
 
-    _to_onnx(torch.nn.Sequential(build_trunk(), head).eval(), path, "film", "heads")
+    from kneeai.training.onnx_export import export_checked
+
+    export_checked(torch.nn.Sequential(build_trunk(), head).eval(), path, (2, 3, DETECTOR_SIDE, DETECTOR_SIDE), "film", "heads",
+                   "detector")
 
 
 def ship(head, run: Path, weights_dir: Path | None = None) -> dict:

@@ -17,7 +17,7 @@ import torch
 
 from kneeai.grading.runtime import ONNX_FILE, ONNX_TOLERANCE, onnx_session
 
-__all__ = ["export", "main"]
+__all__ = ["export", "export_checked", "main"]
 
 
 class _FeaturesAndLogits(torch.nn.Module):
@@ -28,6 +28,32 @@ class _FeaturesAndLogits(torch.nn.Module):
     def forward(self, x: torch.Tensor):
         f = self.model.extract_features(x).mean((2, 3))
         return f, self.model._fc(f)
+
+
+def export_checked(net: torch.nn.Module, path: Path, example_shape: tuple[int, ...], input_name: str,
+                   output_name: str, what: str, any_size: bool = False) -> None:
+    """Export ``net`` (one input -> one output, batch axis dynamic; with ``any_size`` the image
+    axes too) to ONNX at ``path`` and check that ONNX Runtime gives PyTorch's output on random
+    input; on a mismatch the file is removed."""
+    import warnings
+
+    import numpy as np
+
+    x = torch.randn(*example_shape, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        # The TorchScript exporter (deprecated, but it needs only the `onnx` package; the graphs are
+        # plain convolutions); it also warns that static "same" padding's slices are not
+        # constant-folded. The output is checked below.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), str(path), input_names=[input_name], output_names=[output_name],
+                          dynamic_axes={name: {0: "n", **({2: "h", 3: "w"} if any_size else {})}
+                                        for name in (input_name, output_name)}, opset_version=17, dynamo=False)
+    with torch.inference_mode():
+        ref = net(x).numpy()
+    diff = float(np.abs(onnx_session(path).run(None, {input_name: x.numpy()})[0] - ref).max())
+    if diff > 10 * ONNX_TOLERANCE:
+        path.unlink()
+        raise SystemExit(f"ONNX export of the {what} differs from PyTorch by {diff:.2e}; not written")
 
 
 def export(weights_dir: Path | None = None) -> dict:
