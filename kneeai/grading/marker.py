@@ -29,7 +29,7 @@ from kneeai.imaging.preprocess import normalize_intensity_array
 from kneeai.schemas import Laterality
 
 __all__ = ["Marker", "MarkerReader", "MARKER_FILE", "MARKER_SIDE", "MARKER_STRIDE", "MARKER_LETTERS",
-           "MARKER_THRESHOLD", "MIDLINE_MARGIN", "MIN_READ_SIDE", "marker_input", "decode_markers", "sides_from_markers",
+           "MARKER_THRESHOLD", "MIDLINE_MARGIN", "MIN_READ_SIDE", "SWAP_MIN_SCORE", "marker_input", "decode_markers", "sides_from_markers",
            "load_marker_reader", "read_markers"]
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,11 @@ MARKER_LETTERS: tuple[Laterality, ...] = ("R", "L")
 # A heatmap peak this high is a letter (docs/marker.md: chosen on rendered letters, checked on the
 # dev films' real markers).
 MARKER_THRESHOLD = 0.5
+# Letters that say a film is shown mirrored (the patient's right knee on the viewer's right) overrule
+# its position only when the clearest of them peaks this high: a swap is a strong claim, and on the dev
+# films a speck in a corner once read as an R at 0.54 (OP122 at half size) and would have swapped a
+# film shown the usual way. Weaker letters leave the position's sides (as without a reader).
+SWAP_MIN_SCORE = 0.7
 # Images smaller than this (long side, pixels) are not read: knee crops cut tight, like the OAI's
 # 224-pixel ones, have no room for a marker, and a batch of them should not pay for the reading.
 MIN_READ_SIDE = 256
@@ -104,7 +109,8 @@ def sides_from_markers(markers: list[Marker], knee_cols: list[float]) -> list[La
     where they say nothing clear: no letter, letters that disagree, or only letters on the midline.
 
     One knee: the one letter read (both letters read: None). Two knees: each letter off the midline
-    votes for the usual display (R on the viewer's left, L on the right) or the mirrored one."""
+    votes for the usual display (R on the viewer's left, L on the right) or the mirrored one; the
+    mirrored one only where its clearest letter reaches :data:`SWAP_MIN_SCORE`."""
     if not markers or len(knee_cols) not in (1, 2):
         return None
     if len(knee_cols) == 1:
@@ -112,10 +118,13 @@ def sides_from_markers(markers: list[Marker], knee_cols: list[float]) -> list[La
         return [letters.pop()] if len(letters) == 1 else None
     left, right = sorted(knee_cols)
     mid, half = (left + right) / 2, max((right - left) / 2, 1.0)
-    votes = {(m.letter == "R") == (m.col < mid) for m in markers if abs(m.col - mid) >= MIDLINE_MARGIN * half}
+    voters = [m for m in markers if abs(m.col - mid) >= MIDLINE_MARGIN * half]
+    votes = {(m.letter == "R") == (m.col < mid) for m in voters}
     if len(votes) != 1:
         return None
-    return ["R", "L"] if votes.pop() else ["L", "R"]
+    if votes.pop():
+        return ["R", "L"]
+    return ["L", "R"] if max(m.score for m in voters) >= SWAP_MIN_SCORE else None
 
 
 @dataclass(frozen=True)

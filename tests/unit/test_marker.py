@@ -68,6 +68,14 @@ def test_the_letters_off_the_midline_say_which_knee_is_which(letters, want):
     assert sides_from_markers(markers, [700.0, 300.0]) == want  # the knees in any order
 
 
+def test_only_a_clear_letter_turns_a_films_sides_over():
+    weak = marker.SWAP_MIN_SCORE - 0.1
+    assert sides_from_markers([Marker("R", 50.0, 900.0, weak)], [300.0, 700.0]) is None  # the position stands
+    assert sides_from_markers([Marker("R", 50.0, 900.0, weak), Marker("L", 50.0, 80.0, marker.SWAP_MIN_SCORE)],
+                              [300.0, 700.0]) == ["L", "R"]
+    assert sides_from_markers([Marker("R", 50.0, 100.0, 0.55)], [300.0, 700.0]) == ["R", "L"]
+
+
 def test_a_single_knee_takes_its_one_letter():
     assert sides_from_markers([Marker("L", 10.0, 10.0, 0.8)], [400.0]) == ["L"]
     assert sides_from_markers([Marker("R", 10.0, 10.0, 0.8), Marker("R", 90.0, 10.0, 0.6)], [400.0]) == ["R"]
