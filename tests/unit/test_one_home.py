@@ -46,8 +46,12 @@ def test_readme_quotes_the_committed_film_and_throughput_benchmarks():
     text = _readme_section("Whole films from another hospital")
     assert f"{first['knees']} knees found on the {first['films']} films" in text
     assert ("none refused" if first["refused"] == 0 else f"{first['refused']} refused") in text
-    same = [r["same_grade"] for r in films["rows"][1:] if r["run"] != "dicom_with_pixel_spacing"]
+    # A mirrored film is not an acquisition change: quoted on its own, with the sides it keeps.
+    same = [r["same_grade"] for r in films["rows"][1:] if r["run"] not in ("dicom_with_pixel_spacing", "mirrored")]
     assert f"keep {round(100 * min(same))}-{round(100 * max(same))}% of grades" in text
+    mirrored = next(r for r in films["rows"] if r["run"] == "mirrored")
+    assert (f"mirrored, {round(100 * mirrored['same_side'])}% of knees keep their side and "
+            f"{round(100 * mirrored['same_grade'])}% their grade") in text
 
     rows = {(r["inputs"], r["command"]): r for r in json.loads((ROOT / "docs" / "bench" / "throughput.json").read_text())["rows"]}
     text = _readme_section("Archive throughput")
