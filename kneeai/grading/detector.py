@@ -17,7 +17,6 @@ Numpy and ONNX Runtime only, like grading.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,8 +28,6 @@ from kneeai.schemas import CropBox
 
 __all__ = ["Detection", "KneeDetector", "DETECTOR_FILE", "DETECTOR_SIDE", "DETECTOR_STRIDE", "DETECT_THRESHOLD",
            "MAX_KNEES", "detector_input", "decode", "load_detector", "detect_knees"]
-
-log = logging.getLogger(__name__)
 
 DETECTOR_FILE = "knee_detector.onnx"
 # The film is shown to the detector with its long side this many pixels: a knee box is then about
@@ -114,19 +111,10 @@ class KneeDetector:
 @lru_cache(maxsize=2)
 def load_detector(weights_dir: Path | None = None) -> KneeDetector | None:
     """The shipped detector (sha256-checked), or None when it is not shipped or not usable."""
-    from kneeai.errors import KneeAIError
-    from kneeai.manifest import load_manifest, verified_path
+    from kneeai.grading.runtime import shipped_session
 
-    if DETECTOR_FILE not in load_manifest(weights_dir):
-        return None
-    try:
-        path, entry = verified_path(DETECTOR_FILE, weights_dir)
-        from kneeai.grading.runtime import onnx_session
-
-        return KneeDetector(onnx_session(path), entry["model_id"])
-    except (KneeAIError, ImportError) as exc:
-        log.warning("Knee detector not usable (%s): knees found from intensity profiles.", getattr(exc, "key", exc))
-        return None
+    found = shipped_session(DETECTOR_FILE, weights_dir, "knees found from intensity profiles")
+    return None if found is None else KneeDetector(*found)
 
 
 def detect_knees(pixels: np.ndarray) -> list[Detection] | None:

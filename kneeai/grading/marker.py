@@ -18,7 +18,6 @@ from the knee's position or anatomy as before.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,8 +30,6 @@ from kneeai.schemas import Laterality
 __all__ = ["Marker", "MarkerReader", "MARKER_FILE", "MARKER_SIDE", "MARKER_STRIDE", "MARKER_LETTERS",
            "MARKER_THRESHOLD", "MIDLINE_MARGIN", "MIN_READ_SIDE", "SWAP_MIN_SCORE", "marker_input", "decode_markers", "sides_from_markers",
            "load_marker_reader", "read_markers"]
-
-log = logging.getLogger(__name__)
 
 MARKER_FILE = "marker_reader.onnx"
 # The film is read with its long side this many pixels: a marker letter 2-8% of the film's long
@@ -147,20 +144,10 @@ class MarkerReader:
 @lru_cache(maxsize=2)
 def load_marker_reader(weights_dir: Path | None = None) -> MarkerReader | None:
     """The shipped marker reader (sha256-checked), or None when it is not shipped or not usable."""
-    from kneeai.errors import KneeAIError
-    from kneeai.manifest import load_manifest, verified_path
+    from kneeai.grading.runtime import shipped_session
 
-    if MARKER_FILE not in load_manifest(weights_dir):
-        return None
-    try:
-        path, entry = verified_path(MARKER_FILE, weights_dir)
-        from kneeai.grading.runtime import onnx_session
-
-        return MarkerReader(onnx_session(path), entry["model_id"])
-    except (KneeAIError, ImportError) as exc:
-        log.warning("Marker reader not usable (%s): sides come from the header, position or anatomy.",
-                    getattr(exc, "key", exc))
-        return None
+    found = shipped_session(MARKER_FILE, weights_dir, "sides come from the header, position or anatomy")
+    return None if found is None else MarkerReader(*found)
 
 
 def read_markers(pixels: np.ndarray) -> list[Marker] | None:

@@ -22,7 +22,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 __all__ = ["Network", "TorchNetwork", "OnnxNetwork", "ONNX_FILE", "ONNX_TOLERANCE", "RUNTIME_ENV",
-           "cpu_threads", "load_network", "onnx_session", "resolve_module"]
+           "cpu_threads", "load_network", "onnx_session", "resolve_module", "shipped_session"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,22 @@ def onnx_session(path, threads: int | None = None):
     # needed (154 films: 75.5 s spinning, 64.9 s not; 1656 crops: 46.8 s and 48.4 s, within noise).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def shipped_session(name: str, weights_dir=None, instead: str = "") -> tuple[object, str] | None:
+    """An optional network of ``weights/`` (ONNX, sha256-checked): its session and model id, or None
+    when the manifest does not list it or it is not usable (logged, with what is done ``instead``)."""
+    from kneeai.errors import KneeAIError
+    from kneeai.manifest import load_manifest, verified_path
+
+    if name not in load_manifest(weights_dir):
+        return None
+    try:
+        path, entry = verified_path(name, weights_dir)
+        return onnx_session(path), entry["model_id"]
+    except (KneeAIError, ImportError) as exc:
+        log.warning("%s not usable (%s): %s.", name, getattr(exc, "key", exc), instead)
+        return None
 
 
 def load_network(model: Callable[[], object] | object, grader_sha256: str, weights_dir=None) -> Network:

@@ -251,3 +251,22 @@ def test_fit_then_ship_registers_a_reader_that_loads(tmp_path):
     loaded = marker.load_marker_reader(wdir)
     assert loaded is not None and loaded.model_id.startswith("marker-reader-")
     assert isinstance(loaded(np.zeros((300, 400), np.float32)), list)
+
+
+def test_a_reader_that_fails_its_sha256_check_or_is_not_listed_is_not_used(tmp_path, caplog):
+    import json
+    import shutil
+
+    from kneeai.config import SETTINGS
+
+    wdir = tmp_path / "weights"
+    shutil.copytree(SETTINGS.weights_dir, wdir)
+    with open(wdir / marker.MARKER_FILE, "ab") as f:
+        f.write(b"tampered")
+    assert marker.load_marker_reader(wdir) is None
+    assert "marker_reader.onnx not usable" in caplog.text
+    manifest = json.loads((wdir / "manifest.json").read_text())
+    del manifest[marker.MARKER_FILE]
+    (wdir / "manifest.json").write_text(json.dumps(manifest))
+    marker.load_marker_reader.cache_clear()
+    assert marker.load_marker_reader(wdir) is None
