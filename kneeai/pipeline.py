@@ -171,17 +171,15 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
 
     if kind == "crop" or (kind == "auto" and is_single_knee(rad)):
         box = crop_box(rad, grader)  # the whole image when square
-        if rad.laterality:
-            lat, source = rad.laterality, "dicom"
-        else:
-            (lat,), source = _marked(rad, [box], [None])
+        said = None if rad.laterality else _marked(rad, [box])
+        lat, source = (said[0], "marker") if said else (rad.laterality, "dicom")
         return [_sided(LocatedKnee(1, crop_knee(rad, box, lat), box, lat, source if lat else None), alone=True)]
     film, inner = film_view(rad)
     boxes = centred_knee_boxes(film, as_film=True, grader=grader)
     source = _side_source(rad, len(boxes))
-    if source != "dicom":
-        lats, source = _marked(film, [b for b, _ in boxes], [lat for _, lat in boxes], source)
-        boxes = list(zip([b for b, _ in boxes], lats))
+    said = None if source == "dicom" else _marked(film, [b for b, _ in boxes])
+    if said:
+        boxes, source = [(b, lat) for (b, _), lat in zip(boxes, said)], "marker"
     out = []
     for i, (box, lat) in enumerate(boxes, start=1):
         on_film = CropBox(box.top + inner.top, box.left + inner.left, box.height, box.width)
@@ -192,15 +190,13 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
     return out
 
 
-def _marked(rad: Radiograph, boxes: list[CropBox], lats: list[Laterality | None],
-            source: LateralitySource | None = None) -> tuple[list[Laterality | None], LateralitySource | None]:
-    """The sides of the knees in ``boxes`` on ``rad`` as its R / L markers say, with "marker" as
-    their source; ``(lats, source)`` unchanged where the film has no marker that says."""
+def _marked(rad: Radiograph, boxes: list[CropBox]) -> list[Laterality] | None:
+    """The sides of the knees in ``boxes`` on ``rad`` as its R / L markers say, or None where the
+    film has no marker that says (:func:`kneeai.grading.marker.sides_from_markers`)."""
     from kneeai.grading.marker import read_markers, sides_from_markers
 
     markers = read_markers(rad.pixels) if boxes else None
-    said = sides_from_markers(markers or [], [b.left + b.width / 2 for b in boxes])
-    return (lats, source) if said is None else (said, "marker")  # type: ignore[return-value]
+    return sides_from_markers(markers or [], [b.left + b.width / 2 for b in boxes])
 
 
 def _sided(knee: LocatedKnee, alone: bool = False) -> LocatedKnee:
