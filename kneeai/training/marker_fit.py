@@ -11,7 +11,8 @@ pastes them on knee images (OAI crops, framed by black or white borders as films
 the small reader to put a peak on each side letter's centre. No real marker is used for training,
 so the dev films' markers are a fair test: ``films`` reads every film of a folder, and its mirror
 image, writes what it read and contact sheets of the letters to check by eye, and counts the films
-whose sides the markers decide, and rightly, given the checked labels (``--labels``).
+whose sides the markers decide, and rightly (:func:`side_scores`: the films are taken to be shown
+the usual way, which is checked by eye on the sheets).
 """
 from __future__ import annotations
 
@@ -358,8 +359,7 @@ def ship(net, run: Path, weights_dir: Path | None = None) -> dict:
 
 
 def read_films(args: argparse.Namespace) -> dict:
-    """Read the markers of every film as given and mirrored; with ``--labels`` (the checked letters
-    of each film: ``{"film": [[letter, row, col], ...]}``), score letters and sides."""
+    """Read the markers of every film as given and mirrored, and count the sides they decide."""
     from kneeai.training.films import iter_film_knees
 
     films, run = Path(args.films), Path(args.run)
@@ -368,7 +368,6 @@ def read_films(args: argparse.Namespace) -> dict:
         from kneeai.grading.marker import load_marker_reader
 
         reader = load_marker_reader()
-    labels = json.loads(Path(args.labels).read_text()) if args.labels else None
     rows, t_read = [], 0.0
     for path, rad, found in iter_film_knees(films, "film"):
         name = str(path.relative_to(films))
@@ -384,8 +383,6 @@ def read_films(args: argparse.Namespace) -> dict:
                      "mirrored_sides": sides_from_markers(mirrored, sorted(w - c for c in cols))})
     result = {"films": len(rows), "threshold": args.threshold, "ms_per_read": round(1000 * t_read / max(2 * len(rows), 1), 1),
               **side_scores(rows), "per_film": rows}
-    if labels is not None:
-        result["letters"] = letter_scores(rows, labels)
     (run / "films.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.sheets:
         contact_sheets(films, rows, run / "sheets")
@@ -406,29 +403,6 @@ def side_scores(rows: list[dict]) -> dict:
     return {"bilateral_as_given": count(two, "sides", ["R", "L"]),
             "bilateral_mirrored": count(two, "mirrored_sides", ["L", "R"]),
             "single_knee_decided": sum(r["sides"] is not None for r in one), "single_knee_films": len(one)}
-
-
-def letter_scores(rows: list[dict], labels: dict, within: float = 0.04) -> dict:
-    """Letters read against the checked ones: found (right letter within ``within`` of the film's
-    long side), read as the other letter, missed, and letters read where there is none."""
-    found = wrong = missed = extra = total = 0
-    for r in rows:
-        truth = labels.get(r["film"], [])
-        reach = within * max(r["shape"])
-        used = set()
-        for letter, row, col in truth:
-            total += 1
-            near = [j for j, m in enumerate(r["markers"]) if j not in used and np.hypot(m[1] - row, m[2] - col) <= reach]
-            if not near:
-                missed += 1
-                continue
-            used.add(near[0])
-            if r["markers"][near[0]][0] == letter:
-                found += 1
-            else:
-                wrong += 1
-        extra += len(r["markers"]) - len(used)
-    return {"letters": total, "found": found, "other_letter": wrong, "missed": missed, "false": extra}
 
 
 def contact_sheets(films: Path, rows: list[dict], out: Path, per_sheet: int = 20, tile: int = 300) -> None:
@@ -476,7 +450,6 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--films", required=True)
     r.add_argument("--run", required=True, help="a fit run (its reader.pt), where films.json is written")
     r.add_argument("--shipped", action="store_true", help="read with the shipped ONNX reader instead")
-    r.add_argument("--labels", default="", help="checked letters, {film: [[letter, row, col], ...]}")
     r.add_argument("--threshold", type=float, default=MARKER_THRESHOLD)
     r.add_argument("--sheets", action="store_true")
     args = ap.parse_args(argv)
