@@ -167,7 +167,7 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
     """
     from dataclasses import replace
 
-    from kneeai.grading.centre import centred_knee_boxes, crop_box, shows_two_knees
+    from kneeai.grading.centre import crop_box, film_knee_boxes
     from kneeai.imaging.crop import crop_knee
     from kneeai.imaging.localize import is_single_knee
 
@@ -177,12 +177,12 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
         lat, source = (said[0], "marker") if said else (rad.laterality, "dicom")
         return [_sided(LocatedKnee(1, crop_knee(rad, box, lat), box, lat, source if lat else None), alone=True)]
     film, inner = film_view(rad)
-    if film.laterality is not None and shows_two_knees(film):
-        # The header names one knee but the film plainly shows two (a bilateral film filed under a
-        # one-knee order, or a series-level Laterality): every knee is graded, and the sides are read
-        # off the film (marker, position) instead of from a header that describes one of them.
+    found = film_knee_boxes(film, grader)
+    if found.header_overruled:
+        # The header names one knee but the film plainly shows two: the sides are read off the film
+        # (marker, position) instead of from a header that describes one of them.
         rad, film = replace(rad, laterality=None), replace(film, laterality=None)
-    boxes = centred_knee_boxes(film, as_film=True, grader=grader)
+    boxes = list(found.boxes)
     source = _side_source(rad, len(boxes))
     said = None if source == "dicom" else _marked(film, [b for b, _ in boxes])
     if said:

@@ -20,7 +20,7 @@ box's offset between a film and its half-size copy fell from 0.127 to 0.067 box 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from kneeai.imaging.localize import is_single_knee
 from kneeai.imaging.localize import fit_on_film, guess_knee_boxes, with_sides
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
-__all__ = ["CentredBox", "centre_on_joint", "centred_knee_boxes", "detector_boxes", "AGREE_WITHIN", "search_leg", "crop_box", "shows_two_knees", "ROW_SHIFTS", "COL_SHIFTS",
+__all__ = ["CentredBox", "FilmKnees", "centre_on_joint", "centred_knee_boxes", "film_knee_boxes", "detector_boxes", "AGREE_WITHIN", "search_leg", "crop_box", "shows_two_knees", "ROW_SHIFTS", "COL_SHIFTS",
            "CENTRE_TEMPERATURE", "SIDE_ROWS", "soft_minimum", "PAIR_MAX_ROW_OFFSET", "WIDE_SEARCH_ABOVE", "WIDE_SEARCH_STEP", "row_offset"]
 
 # Row and column shifts as fractions of the box side. The joint line is the localiser's main
@@ -207,23 +207,48 @@ def search_leg(rad: Radiograph, found: CentredBox, laterality: Laterality | None
 
 
 def centred_knee_boxes(rad: Radiograph, as_film: bool = False, grader=None) -> list[tuple[CropBox, Laterality | None]]:
-    """Every knee of a film, its box centred on the joint; a single-knee image comes back whole.
+    """Every knee of a film, its box centred on the joint; a single-knee image comes back whole
+    (:func:`film_knee_boxes` for a film)."""
+    if is_single_knee(rad) and not as_film:
+        return guess_knee_boxes(rad)
+    return list(film_knee_boxes(rad, grader).boxes)
+
+
+@dataclass(frozen=True)
+class FilmKnees:
+    """The knees found on a film, from the viewer's left, each with the side its header or position gave."""
+    boxes: tuple[tuple[CropBox, Laterality | None], ...]
+    # The header named one knee, but the film plainly shows two (:func:`shows_two_knees`): both were
+    # searched for, and their sides are to be read off the film, not from the header.
+    header_overruled: bool = False
+
+
+def film_knee_boxes(rad: Radiograph, grader=None) -> FilmKnees:
+    """Every knee of a film, its box centred on the joint.
 
     The knees are proposed twice: by the intensity profiles (:func:`~kneeai.imaging.localize.guess_knee_boxes`)
     and by the learned detector (:mod:`kneeai.grading.detector`). Where the two agree (as many
     knees, each detected centre within :data:`AGREE_WITHIN` of a side of a profile box), the
     profiles' boxes are centred, as before the detector; where they disagree, both sets are centred
     and the joint scorer chooses (:func:`_better`).
+
+    A header that names one knee (ImageLaterality or Laterality R or L) limits both proposals to one
+    knee, unless the film plainly shows two: a bilateral film filed under a one-knee order, or a
+    series-level Laterality. The detector runs once for both questions.
     """
-    if is_single_knee(rad) and not as_film:
-        return guess_knee_boxes(rad)
+    from kneeai.grading.detector import detect_knees
+
+    found = detect_knees(rad.pixels)
+    overruled = rad.laterality is not None and _two_knees(rad, found)
+    if overruled:
+        rad = replace(rad, laterality=None)
     grader, density = joint_scoring(grader)
     profiles = guess_knee_boxes(rad, as_film=True)
     chosen = _centred(rad, profiles, grader, density)
-    detected = detector_boxes(rad)
+    detected = detector_boxes(rad, found=found)
     if detected and not _agree(profiles, detected):
         chosen = _better(chosen, _centred(rad, detected, grader, density))
-    return [(c.box, lat) for c, lat in chosen]
+    return FilmKnees(tuple((c.box, lat) for c, lat in chosen), overruled)
 
 
 def _centred(rad: Radiograph, guesses, grader, density) -> list[tuple[CentredBox, Laterality | None]]:
@@ -280,18 +305,25 @@ def shows_two_knees(rad: Radiograph) -> bool:
     two legs of comparable width. On knee-films-dev the two agreed on every film (96 bilateral, 58
     single-knee films; no single-knee film gave either two detections or two legs)."""
     from kneeai.grading.detector import detect_knees
+
+    return _two_knees(rad, detect_knees(rad.pixels))
+
+
+def _two_knees(rad: Radiograph, found) -> bool:
     from kneeai.imaging.localize import shows_two_legs
 
-    found = detect_knees(rad.pixels)
     return found is not None and len(found) >= 2 and shows_two_legs(rad)
 
 
-def detector_boxes(rad: Radiograph) -> list[tuple[CropBox, Laterality | None]] | None:
+def detector_boxes(rad: Radiograph, found=None) -> list[tuple[CropBox, Laterality | None]] | None:
     """The knees the learned detector finds on a film (:mod:`kneeai.grading.detector`), as start boxes
-    with their sides, or None without a shipped detector."""
+    with their sides, or None without a shipped detector.
+
+    found : the detections of ``rad`` where the caller already has them."""
     from kneeai.grading.detector import detect_knees
 
-    found = detect_knees(rad.pixels)
+    if found is None:
+        found = detect_knees(rad.pixels)
     if found is None:
         return None
     if rad.laterality is not None and rad.meta.get("ImageLaterality", "").upper() != "B":

@@ -117,7 +117,7 @@ def test_a_box_on_the_shaft_of_a_long_leg_film_is_found_on_its_joint(monkeypatch
     side = int(1.2 * KNEE_PX)
     shaft = CropBox(450 + int(1.5 * side) - side // 2, 350 - side // 2, side, side)
     monkeypatch.setattr(centre, "guess_knee_boxes", lambda r, as_film=False: [(shaft, None)])
-    monkeypatch.setattr(centre, "detector_boxes", lambda r: None)
+    monkeypatch.setattr(centre, "detector_boxes", lambda r, found=None: None)
     local = centre.centre_on_joint(rad, shaft)
     assert local.score_after is not None and local.score_after > centre.WIDE_SEARCH_ABOVE
     ((box, _),) = centre.centred_knee_boxes(rad, as_film=True)

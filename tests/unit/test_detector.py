@@ -231,10 +231,10 @@ def test_films_where_the_two_agree_are_centred_from_the_profiles_only(monkeypatc
     monkeypatch.setattr(centre, "guess_knee_boxes", lambda r, as_film=False: _boxes((300, 250), (310, 750)))
     monkeypatch.setattr(centre, "_centred", lambda r, guesses, g, d: centred.append(guesses) or
                         [(CentredBox(b, False, None, 0.5), lat) for b, lat in guesses])
-    monkeypatch.setattr(centre, "detector_boxes", lambda r: _boxes((320, 260), (300, 760)))
+    monkeypatch.setattr(centre, "detector_boxes", lambda r, found=None: _boxes((320, 260), (300, 760)))
     assert centre.centred_knee_boxes(rad, as_film=True) == _boxes((300, 250), (310, 750))
     assert len(centred) == 1
-    monkeypatch.setattr(centre, "detector_boxes", lambda r: _boxes((300, 250)))
+    monkeypatch.setattr(centre, "detector_boxes", lambda r, found=None: _boxes((300, 250)))
     centre.centred_knee_boxes(rad, as_film=True)
     assert len(centred) == 3  # they disagree: both centred
 

@@ -56,3 +56,14 @@ def test_the_header_stands_unless_the_detector_too_finds_two_knees(monkeypatch):
     # Without a shipped detector there is nothing to overrule the header with.
     monkeypatch.setattr(detector, "detect_knees", lambda px: None)
     assert len(knees(_bilateral(laterality="R"), "film")) == 1
+
+
+@pytest.mark.parametrize("named, n", [("R", 2), (None, 2)])
+def test_the_detector_runs_once_a_film(monkeypatch, named, n):
+    from kneeai.pipeline import knees
+
+    calls = []
+    real = detector.detect_knees
+    monkeypatch.setattr(detector, "detect_knees", lambda px: calls.append(px.shape) or real(px))
+    assert len(knees(_bilateral(laterality=named), "film")) == n
+    assert len(calls) == 1
