@@ -164,10 +164,27 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
 
     kind : "crop" takes the image as one knee crop, "film" searches it for knees, "auto" decides
         from its size and shape (:func:`~kneeai.imaging.localize.is_single_knee`).
+
+    A negative (bone dark: every knee found is one, :func:`kneeai.grading.polarity.upright`) is
+    searched again turned back, since the joint scorer that centres the boxes knows knees only the
+    usual way round; its knees are cut from the turned film and marked ``inverted``.
     """
     from dataclasses import replace
 
+    found = _located(rad, kind, grader)
+    if not found or not all(k.crop.inverted for k in found):
+        return found
+    turned = replace(rad, pixels=(1.0 - rad.pixels).astype(rad.pixels.dtype))
+    return [replace(k, crop=replace(k.crop, inverted=True),
+                    neighbours=None if k.neighbours is None else tuple(replace(n, inverted=True) for n in k.neighbours))
+            for k in _located(turned, kind, grader)]
+
+
+def _located(rad: Radiograph, kind: ImageKind, grader) -> list[LocatedKnee]:
+    from dataclasses import replace
+
     from kneeai.grading.centre import crop_box, film_knee_boxes
+    from kneeai.grading.polarity import upright
     from kneeai.imaging.crop import crop_knee
     from kneeai.imaging.localize import is_single_knee
 
@@ -175,7 +192,7 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
         box = crop_box(rad, grader)  # the whole image when square
         said = None if rad.laterality else _marked(rad, [box])
         lat, source = (said[0], "marker") if said else (rad.laterality, "dicom")
-        return [_sided(LocatedKnee(1, crop_knee(rad, box, lat), box, lat, source if lat else None), alone=True)]
+        return [_sided(LocatedKnee(1, upright(crop_knee(rad, box, lat)), box, lat, source if lat else None), alone=True)]
     film, inner = film_view(rad)
     found = film_knee_boxes(film, grader)
     if found.header_overruled:
@@ -192,7 +209,7 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
         on_film = CropBox(box.top + inner.top, box.left + inner.left, box.height, box.width)
         # The nudged copies are cut here, on the film view already made: in iter_graded that is in
         # the intake threads, beside the network, and the margins are not trimmed a second time.
-        out.append(_sided(LocatedKnee(i, _with_box(crop_knee(film, box, lat), on_film), on_film, lat,
+        out.append(_sided(LocatedKnee(i, _with_box(upright(crop_knee(film, box, lat)), on_film), on_film, lat,
                                       source if lat else None, tuple(_nudged(film, inner, box, lat))), alone=len(boxes) == 1))
     return out
 
@@ -253,11 +270,12 @@ def film_view(rad: Radiograph) -> tuple[Radiograph, CropBox]:
 def crop_on_film(rad: Radiograph, box: CropBox, laterality: Laterality | None) -> KneeCrop:
     """The crop of ``box`` (in ``rad``'s pixels, e.g. a box the user moved) cut exactly as
     :func:`knees` cuts its own boxes: on the film without its blank margins."""
+    from kneeai.grading.polarity import upright
     from kneeai.imaging.crop import crop_knee
 
     film, inner = film_view(rad)
     inside = CropBox(box.top - inner.top, box.left - inner.left, box.height, box.width)
-    return _with_box(crop_knee(film, inside, laterality), box)
+    return _with_box(upright(crop_knee(film, inside, laterality)), box)
 
 
 # A knee cut from a larger film is graded as the mean over its box and eight copies nudged this share
@@ -288,11 +306,12 @@ def _nudged(film: Radiograph, inner: CropBox, box: CropBox, lat: Laterality | No
     """:func:`nudged_crops` of ``box`` on ``film`` (the film view at ``inner`` of the whole film),
     with their boxes in the whole film's pixels."""
     from kneeai.config import SETTINGS
+    from kneeai.grading.polarity import upright
     from kneeai.imaging.crop import shifted_crops
 
     step = max(1, round(NUDGE * SETTINGS.input_size))
     return [_with_box(c, CropBox(c.box.top + inner.top, c.box.left + inner.left, box.height, box.width))
-            for c in shifted_crops(film, box, step, NUDGES, lat)]
+            for c in map(upright, shifted_crops(film, box, step, NUDGES, lat))]
 
 
 def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, grader=None,
@@ -581,6 +600,8 @@ def knee_record(path: str, graded: GradedKnee, lang: str = "en",
     k = graded.knee
     rec: dict = {"path": path, "knee": {"index": k.index, "laterality": k.laterality,
                                         "laterality_source": k.laterality_source, "box": box_xyxy(k.box)}}
+    if k.crop.inverted:  # the image was a negative, turned back before grading
+        rec["knee"]["inverted"] = True
     if graded.error is not None:
         rec["error"] = message(graded.error, lang) if message else graded.error.message(lang)
         return rec

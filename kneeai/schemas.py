@@ -83,6 +83,8 @@ class KneeCrop:
 
     pixels : ndarray, shape = (size, size), float32 in [0, 1], bone bright, in the orientation of
         the film (not mirrored). ``laterality`` tells the explainer which side is medial.
+    inverted : the image was a negative (bone dark), and ``pixels`` were turned back
+        (:func:`kneeai.grading.polarity.upright`).
     """
 
     pixels: np.ndarray
@@ -90,6 +92,7 @@ class KneeCrop:
     box: CropBox | None
     source_sha256: str = ""
     mm_per_pixel: float | None = None
+    inverted: bool = False
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,8 @@ def _show_result(i: int, crop: KneeCrop, result: GradeResult) -> None:
     left, right = st.columns([1, 2])
     with left:
         st.image(np.clip(crop.pixels, 0, 1), caption=f"{tr('grade.knee_n', n=i + 1)} · {_lat_label(crop.laterality)}", width=280)
+        if crop.inverted:
+            st.info(tr("grade.inverted"), icon=":material/invert_colors:")
     with right:
         if result.model.placeholder:
             st.warning(tr("warn.placeholder_model"), icon=":material/construction:")

@@ -4,7 +4,8 @@ Folders are searched recursively. With ``--json`` each knee is one line (scripts
 ``{"path", "knee": {"index", "laterality", "laterality_source", "box"}, "kl_grade",
 "probabilities", "expected_grade", "uncertainty", "model"}``. ``path`` is the file's path exactly
 as given; ``knee.index`` counts 1, 2 from the viewer's left and ``knee.box`` is ``[x0, y0, x1,
-y1]`` in the film's pixels. A file that yields no gradable knee prints one ``{"path", "error"}``
+y1]`` in the film's pixels; ``knee.inverted`` is present, and true, when the image was a negative (bone
+dark) that was turned back before grading. A file that yields no gradable knee prints one ``{"path", "error"}``
 line; on a film where one knee is refused and another graded, the refused one is
 ``{"path", "knee", "error"}``. It keeps going and exits 1 if any file or knee failed.
 

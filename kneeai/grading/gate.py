@@ -17,6 +17,9 @@ Two layers, cheapest first:
    2-fold patient split of val estimates the rejection rate on knees it was not tuned on. Chest and hand films, photographs and anything else
    the grader has never seen land far from every grade. Metal at the joint is called a
    prosthesis only when the film around it, metal filled in, still looks like a knee.
+3. For a crop the density finds knee-like: is it a negative, bone dark (a small network,
+   :mod:`kneeai.grading.polarity`)? The pipeline turns negatives back before they get here; this
+   refuses one handed on directly.
 
 The density is fitted for one grader: the gate file ``weights/ood_gate.npz`` records the
 grader's model id and sha256, and a gate that does not match the loaded grader is ignored with a
@@ -37,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from kneeai.config import SETTINGS
+from kneeai.grading.polarity import NEGATIVE_THRESHOLD, negative_probability
 from kneeai.imaging.joint import find_joint_row
 from kneeai.io import appearance
 from kneeai.schemas import GateResult, KneeCrop, Radiograph
@@ -93,6 +97,7 @@ REASONS: tuple[str, ...] = (
     "gate.reason.blank",
     "gate.reason.noise",
     "gate.reason.screenshot",
+    "gate.reason.negative",
     "gate.reason.prosthesis",
     "gate.reason.not_knee",
     "gate.reason.unknown",
@@ -161,6 +166,17 @@ def image_checks(pixels: np.ndarray) -> list[tuple[str, float]]:
         ("gate.reason.screenshot", max(flat / MAX_FLAT_FRACTION, MIN_FINE_TEXTURE / max(appearance.fine_texture(x), 1e-9))),
         ("gate.reason.prosthesis", _metal_share(x) / MAX_METAL_SHARE),
     ]
+
+
+def _negative(pixels: np.ndarray) -> list[tuple[str, float]]:
+    """The polarity check's (reason key, p / threshold), or nothing without a shipped network.
+
+    It is asked only of a crop the density finds knee-like (or with no density fitted): on a chest
+    or hand film its answer means nothing, and "not a knee" is the reason to give. A negative knee
+    passes the density (median 0.55 of its threshold) and its white air reads as metal, so the
+    polarity is asked before the metal check's verdict stands."""
+    p = negative_probability(pixels)
+    return [] if p is None else [("gate.reason.negative", p / NEGATIVE_THRESHOLD)]
 
 
 @dataclass(frozen=True)
@@ -298,15 +314,15 @@ def judge(crop: KneeCrop, ratios: list[tuple[str, float]], feats: np.ndarray, gr
     its metal filled in)."""
     verdict = _verdict(ratios)
     if density is None:  # image statistics only
-        return verdict
+        return _verdict(_negative(crop.pixels) + ratios)
     if verdict.prosthesis:
         filled = features(grader, [_without_metal(crop.pixels)])
         rest = float(density.distance2(np.stack([feats, filled[0]])).min()) / density.threshold
         if rest > PROSTHESIS_DENSITY_SLACK:
             return GateResult(accepted=False, score=max(verdict.score, rest), reason="gate.reason.not_knee")
-        return verdict
+        return _verdict(_negative(crop.pixels) + ratios)
     d2 = float(density.distance2(feats[None])[0])
-    return _verdict(ratios + [("gate.reason.not_knee", d2 / density.threshold)])
+    return _verdict(ratios + [("gate.reason.not_knee", d2 / density.threshold)] + _negative(crop.pixels))
 
 
 def check(crop: KneeCrop, grader=None, radiograph: Radiograph | None = None,

@@ -17,6 +17,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -273,6 +274,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         shifted[name] = [check(knee_crop(fn(x), "x"), grader, density=density) for x in subset]
 
     prosthesis = [check(knee_crop(ood_set.prosthesis_phantom(x), "x"), grader, density=density) for x in subset]
+    # The same knees as negatives (bone dark), as a viewer that inverts the grey scale exports them.
+    negatives = [check(knee_crop(1.0 - x, "x"), grader, density=density) for x in subset]
 
     def ood_rows(samples: list[ood_set.OODSample]) -> tuple[dict, dict, dict]:
         by_cat: dict[str, list[GateResult]] = {}
@@ -294,14 +297,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         # pipeline checks it (image statistics with its film, then the density). In-sample when the
         # shipped density was fitted with these films: the fit's own JSON (weights/manifest.json)
         # holds the cross-fitted share, for knees whose film was left out of the density.
-        film_results, refused_knees = [], []
+        film_results, refused_knees, film_negatives = [], [], []
         for path, rad, found in iter_film_knees(Path(args.films)):
             for k in found:
                 r = check(k.crop, grader, radiograph=rad, density=density)
                 film_results.append(r)
                 if not r.accepted:
                     refused_knees.append(f"{path.name}#{k.index}")
-        film_row = {**summarise(film_results), "refused_knees": refused_knees,
+                film_negatives.append(check(replace(k.crop, pixels=1.0 - k.crop.pixels), grader, density=density))
+        film_row = {**summarise(film_results), "refused_knees": refused_knees, "inverted": summarise(film_negatives),
                     "films_refused_share_crossfit": _manifest_entry().get("films_refused_share_crossfit"),
                     "description": f"knees cut by kneeai.pipeline.knees from the films of {Path(args.films).name}"}
 
@@ -320,6 +324,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         "val_rejected_share_crossfit": None if density is None else density.val_crossfit_rejected_share,
         "val_knees_shifted": {k: summarise(v) for k, v in shifted.items()},
         "prosthesis_phantoms": summarise(prosthesis),
+        "val_knees_inverted": summarise(negatives),
         "film_knees": film_row,
         "synthetic_ood": {"all": syn_all, "by_category": syn_cat, "content_only_by_category": syn_content,
                           "description": "seeded synthetic images, 224x224: " + ", ".join(sorted(syn_cat))},
@@ -337,6 +342,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                       "synthetic_rejected_share": syn_all["rejected_share"],
                       "real_rejected_share": real_all["rejected_share"],
                       "film_knees_rejected_share": film_row and film_row["rejected_share"],
+                      "val_inverted_rejected_share": report["val_knees_inverted"]["rejected_share"],
+                      "film_knees_inverted_rejected_share": film_row and film_row["inverted"]["rejected_share"],
                       "prosthesis_flagged_share": round(report["prosthesis_phantoms"]["prosthesis_flagged"] / max(len(subset), 1), 4),
                       "shifted_rejected_share": {k: v["rejected_share"] for k, v in report["val_knees_shifted"].items()}},
                      indent=1))

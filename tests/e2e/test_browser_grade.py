@@ -64,3 +64,21 @@ def test_dragging_a_rectangle_on_the_film_moves_the_chosen_knees_box(tmp_path):
         assert abs(side - max(0.3 * w, 0.2 * h)) <= 0.04 * max(h, w)
         assert after[3:] == before[3:] and after[:3] != before[:3]
         assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_a_negative_knee_is_graded_turned_back_and_the_page_says_so(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    knee = np.asarray(Image.open(EXAMPLE).convert("L"))
+    path = tmp_path / "negative.png"
+    Image.fromarray(255 - knee).save(path)
+    with streamlit_server(tmp_path / "e2e.db") as url, chromium_page() as page:
+        page.goto(f"{url}/?lang=en")
+        page.wait_for_selector("[data-testid='stFileUploaderDropzone']")
+        page.locator("input[type='file']").first.set_input_files(str(path))
+        page.get_by_text("This image was a negative", exact=False).first.wait_for(timeout=120_000)
+        wait_idle(page)
+        assert "KL" in page.locator("h3").filter(has_text="KL").first.inner_text()
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(tmp_path / "negative-en.png"), full_page=True)
