@@ -165,19 +165,28 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
     kind : "crop" takes the image as one knee crop, "film" searches it for knees, "auto" decides
         from its size and shape (:func:`~kneeai.imaging.localize.is_single_knee`).
 
-    A negative (bone dark: every knee found is one, :func:`kneeai.grading.polarity.upright`) is
-    searched again turned back, since the joint scorer that centres the boxes knows knees only the
-    usual way round; its knees are cut from the turned film and marked ``inverted``.
+    A negative (bone dark) is searched turned back, since the joint scorer that centres the boxes
+    knows knees only the usual way round, and its knees are marked ``inverted``. Which way round to
+    search is read off the whole image (:func:`kneeai.grading.polarity.film_negative_probability`);
+    where that was wrong, every knee found is itself a negative
+    (:func:`~kneeai.grading.polarity.upright`), and the image is searched the other way round.
     """
     from dataclasses import replace
 
-    found = _located(rad, kind, grader)
-    if not found or not all(k.crop.inverted for k in found):
-        return found
+    from kneeai.grading.polarity import film_negative_probability
+
     turned = replace(rad, pixels=(1.0 - rad.pixels).astype(rad.pixels.dtype))
-    return [replace(k, crop=replace(k.crop, inverted=True),
-                    neighbours=None if k.neighbours is None else tuple(replace(n, inverted=True) for n in k.neighbours))
-            for k in _located(turned, kind, grader)]
+    p = film_negative_probability(film_view(rad)[0].pixels)
+    order = [(turned, True), (rad, False)] if p is not None and p > 0.5 else [(rad, False), (turned, True)]
+    for image, is_turned in order:
+        found = _located(image, kind, grader)
+        if found and not all(k.crop.inverted for k in found):
+            break
+    # A knee is inverted when its crop was turned once: with the image, or on its own.
+    return [k if not is_turned else
+            replace(k, crop=replace(k.crop, inverted=not k.crop.inverted),
+                    neighbours=None if k.neighbours is None else tuple(replace(n, inverted=not n.inverted) for n in k.neighbours))
+            for k in found]
 
 
 def _located(rad: Radiograph, kind: ImageKind, grader) -> list[LocatedKnee]:

@@ -31,7 +31,7 @@ import numpy as np
 from kneeai.schemas import KneeCrop
 
 __all__ = ["POLARITY_FILE", "POLARITY_SIDE", "NEGATIVE_THRESHOLD", "polarity_input", "standardised", "PolarityReader",
-           "load_polarity", "negative_probability", "upright"]
+           "load_polarity", "negative_probability", "film_negative_probability", "upright"]
 
 POLARITY_FILE = "polarity.onnx"
 # The network's input side: the crop (the grader's 224 px input) averaged down 3.5x.
@@ -90,3 +90,18 @@ def upright(crop: KneeCrop) -> KneeCrop:
     if p is None or p <= NEGATIVE_THRESHOLD:
         return crop
     return replace(crop, pixels=(1.0 - np.asarray(crop.pixels, np.float32)).astype(np.float32), inverted=True)
+
+
+def film_negative_probability(pixels: np.ndarray) -> float | None:
+    """The probability that a whole image (a film without its blank margins, or a knee crop) is a
+    negative, read from the image padded square with its edge value; None without a network.
+
+    The network was trained on knee crops, so on a whole film it is less sure (knee-films-dev: the
+    154 films as they are 0.00-0.49, turned 0.51-1.00): the pipeline uses it only to choose which
+    way round to search first, and checks the knees it then finds."""
+    x = np.asarray(pixels, np.float32)
+    h, w = x.shape
+    side = max(h, w)
+    square = np.full((side, side), float(np.median(x[:, : max(1, w // 100)])), np.float32)
+    square[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = x
+    return negative_probability(square)

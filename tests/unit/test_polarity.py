@@ -103,3 +103,16 @@ def test_a_negative_film_is_graded_turned_back_with_the_same_knees_and_grades(tm
         assert max(abs(u - v) for u, v in zip(a["knee"]["box"], b["knee"]["box"])) <= 0.1 * side
         assert a["knee"]["laterality"] == b["knee"]["laterality"]
         assert abs(a["expected_grade"] - b["expected_grade"]) < 0.5
+
+
+def test_a_film_searched_the_wrong_way_round_first_is_searched_again(monkeypatch):
+    from kneeai.pipeline import knees
+    from tests.unit.test_localize import BILATERAL, _film
+
+    film = _film(BILATERAL, (900, 1400), False, laterality=None)
+    right = [(k.box, k.laterality, k.crop.inverted) for k in knees(film, "film")]
+    assert len(right) == 2 and not any(inv for _, _, inv in right)
+    # The whole-image read says "negative" for a film that is not one: the knees found on the
+    # film turned are all negatives themselves, so the film is searched as it is.
+    monkeypatch.setattr(polarity, "film_negative_probability", lambda px: 0.99)
+    assert [(k.box, k.laterality, k.crop.inverted) for k in knees(film, "film")] == right
