@@ -38,6 +38,7 @@ __all__ = [
     "GradedKnee",
     "GradedFile",
     "knees",
+    "upright",
     "film_view",
     "crop_on_film",
     "NUDGE",
@@ -169,18 +170,21 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
     knows knees only the usual way round, and its knees are marked ``inverted``. Which way round to
     search is read off the whole image (:func:`kneeai.grading.polarity.film_negative_probability`);
     where that was wrong, every knee found is itself a negative
-    (:func:`~kneeai.grading.polarity.upright`), and the image is searched the other way round.
+    (:func:`upright`), and the image is searched the other way round.
     """
     from dataclasses import replace
 
-    from kneeai.grading.polarity import film_negative_probability
+    from kneeai.grading.polarity import NEGATIVE_THRESHOLD, film_negative_probability, negative_probability
+
+    def negative(k: LocatedKnee) -> bool:  # turned by upright, or kept for its metal
+        return k.crop.inverted or (negative_probability(k.crop.pixels) or 0.0) > NEGATIVE_THRESHOLD
 
     turned = replace(rad, pixels=(1.0 - rad.pixels).astype(rad.pixels.dtype))
     p = film_negative_probability(film_view(rad)[0].pixels)
     order = [(turned, True), (rad, False)] if p is not None and p > 0.5 else [(rad, False), (turned, True)]
     for image, is_turned in order:
         found = _located(image, kind, grader)
-        if found and not all(k.crop.inverted for k in found):
+        if found and not all(negative(k) for k in found):
             break
     # A knee is inverted when its crop was turned once: with the image, or on its own.
     return [k if not is_turned else
@@ -193,7 +197,6 @@ def _located(rad: Radiograph, kind: ImageKind, grader) -> list[LocatedKnee]:
     from dataclasses import replace
 
     from kneeai.grading.centre import crop_box, film_knee_boxes
-    from kneeai.grading.polarity import upright
     from kneeai.imaging.crop import crop_knee
     from kneeai.imaging.localize import is_single_knee
 
@@ -221,6 +224,26 @@ def _located(rad: Radiograph, kind: ImageKind, grader) -> list[LocatedKnee]:
         out.append(_sided(LocatedKnee(i, _with_box(upright(crop_knee(film, box, lat)), on_film), on_film, lat,
                                       source if lat else None, tuple(_nudged(film, inner, box, lat))), alone=len(boxes) == 1))
     return out
+
+
+def upright(crop: KneeCrop) -> KneeCrop:
+    """``crop``, or, when it is a negative (bone dark, :mod:`kneeai.grading.polarity`), the crop
+    turned back and marked ``inverted``; every knee the pipeline cuts passes through here.
+
+    A crop with metal at the joint as it is stays as it is: a prosthesis's bright metal can make the
+    network call a knee a negative (2 of 100 val knees with a painted-in prosthesis), and turned,
+    the metal would go dark and the gate would no longer see it. The gate then flags it."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from kneeai.grading.gate import shows_metal
+    from kneeai.grading.polarity import NEGATIVE_THRESHOLD, negative_probability
+
+    p = negative_probability(crop.pixels)
+    if p is None or p <= NEGATIVE_THRESHOLD or shows_metal(crop.pixels):
+        return crop
+    return replace(crop, pixels=(1.0 - np.asarray(crop.pixels, np.float32)).astype(np.float32), inverted=True)
 
 
 def _marked(rad: Radiograph, boxes: list[CropBox]) -> list[Laterality] | None:
@@ -279,7 +302,6 @@ def film_view(rad: Radiograph) -> tuple[Radiograph, CropBox]:
 def crop_on_film(rad: Radiograph, box: CropBox, laterality: Laterality | None) -> KneeCrop:
     """The crop of ``box`` (in ``rad``'s pixels, e.g. a box the user moved) cut exactly as
     :func:`knees` cuts its own boxes: on the film without its blank margins."""
-    from kneeai.grading.polarity import upright
     from kneeai.imaging.crop import crop_knee
 
     film, inner = film_view(rad)
@@ -315,7 +337,6 @@ def _nudged(film: Radiograph, inner: CropBox, box: CropBox, lat: Laterality | No
     """:func:`nudged_crops` of ``box`` on ``film`` (the film view at ``inner`` of the whole film),
     with their boxes in the whole film's pixels."""
     from kneeai.config import SETTINGS
-    from kneeai.grading.polarity import upright
     from kneeai.imaging.crop import shifted_crops
 
     step = max(1, round(NUDGE * SETTINGS.input_size))

@@ -84,7 +84,7 @@ class KneeCrop:
     pixels : ndarray, shape = (size, size), float32 in [0, 1], bone bright, in the orientation of
         the film (not mirrored). ``laterality`` tells the explainer which side is medial.
     inverted : the image was a negative (bone dark), and ``pixels`` were turned back
-        (:func:`kneeai.grading.polarity.upright`).
+        (:func:`kneeai.pipeline.upright`).
     """
 
     pixels: np.ndarray

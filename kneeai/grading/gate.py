@@ -54,6 +54,7 @@ __all__ = [
     "judge",
     "precheck",
     "image_checks",
+    "shows_metal",
     "load_gate",
     "features",
     "fit_density",
@@ -148,6 +149,11 @@ def _without_metal(pixels: np.ndarray) -> np.ndarray:
     return out
 
 
+def shows_metal(pixels: np.ndarray) -> bool:
+    """Whether the metal check fires on a crop as it is (a knee prosthesis, if the rest is a knee)."""
+    return _metal_share(np.asarray(pixels, np.float32)) > MAX_METAL_SHARE
+
+
 def image_checks(pixels: np.ndarray) -> list[tuple[str, float]]:
     """(reason key, value / threshold) for each image-statistics check of a crop, in order."""
     x = np.asarray(pixels, np.float32)
@@ -171,10 +177,11 @@ def image_checks(pixels: np.ndarray) -> list[tuple[str, float]]:
 def _negative(pixels: np.ndarray) -> list[tuple[str, float]]:
     """The polarity check's (reason key, p / threshold), or nothing without a shipped network.
 
-    It is asked only of a crop the density finds knee-like (or with no density fitted): on a chest
-    or hand film its answer means nothing, and "not a knee" is the reason to give. A negative knee
-    passes the density (median 0.55 of its threshold) and its white air reads as metal, so the
-    polarity is asked before the metal check's verdict stands."""
+    It is asked only of a crop the density finds knee-like (or with no density fitted), and after
+    the metal check: on a chest or hand film its answer means nothing, and "not a knee" is the reason
+    to give; metal at the joint is called a prosthesis first, since a knee clinic sees far more
+    replaced knees than negatives (a negative whose white joint space reads as metal is refused as a
+    prosthesis, as before this check)."""
     p = negative_probability(pixels)
     return [] if p is None else [("gate.reason.negative", p / NEGATIVE_THRESHOLD)]
 
@@ -314,13 +321,13 @@ def judge(crop: KneeCrop, ratios: list[tuple[str, float]], feats: np.ndarray, gr
     its metal filled in)."""
     verdict = _verdict(ratios)
     if density is None:  # image statistics only
-        return _verdict(_negative(crop.pixels) + ratios)
+        return _verdict(ratios + _negative(crop.pixels))
     if verdict.prosthesis:
         filled = features(grader, [_without_metal(crop.pixels)])
         rest = float(density.distance2(np.stack([feats, filled[0]])).min()) / density.threshold
         if rest > PROSTHESIS_DENSITY_SLACK:
             return GateResult(accepted=False, score=max(verdict.score, rest), reason="gate.reason.not_knee")
-        return _verdict(_negative(crop.pixels) + ratios)
+        return verdict
     d2 = float(density.distance2(feats[None])[0])
     return _verdict(ratios + [("gate.reason.not_knee", d2 / density.threshold)] + _negative(crop.pixels))
 

@@ -12,8 +12,8 @@ network only has to tell which of the two looks like a radiograph. Borders, gamm
 are varied in training for both polarities alike, so neither a white collimation border nor a
 black one decides.
 
-The film path turns such a crop back before grading (:func:`upright`, called wherever
-:mod:`kneeai.pipeline` cuts a knee) and says so with the knee (``KneeCrop.inverted``): the OAI set
+The film path turns such a crop back before grading (:func:`kneeai.pipeline.upright`, wherever
+it cuts a knee) and says so with the knee (``KneeCrop.inverted``): the OAI set
 itself holds such negatives (84 of its 6604 train and val knees, filed like the rest), and the
 grader grades them better turned back (the 14 of val: 9 right as they are, 10 turned back). A crop that
 reaches the gate still a negative (a crop handed to :func:`kneeai.grading.predict.grade_knees`
@@ -22,16 +22,14 @@ so) rather than graded.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from kneeai.schemas import KneeCrop
-
 __all__ = ["POLARITY_FILE", "POLARITY_SIDE", "NEGATIVE_THRESHOLD", "polarity_input", "standardised", "PolarityReader",
-           "load_polarity", "negative_probability", "film_negative_probability", "upright"]
+           "load_polarity", "negative_probability", "film_negative_probability"]
 
 POLARITY_FILE = "polarity.onnx"
 # The network's input side: the crop (the grader's 224 px input) averaged down 3.5x.
@@ -82,14 +80,6 @@ def negative_probability(pixels: np.ndarray) -> float | None:
     """The probability that a knee crop is a negative, or None without a shipped network."""
     reader = load_polarity()
     return None if reader is None else reader(pixels)
-
-
-def upright(crop: KneeCrop) -> KneeCrop:
-    """``crop``, or, when the network takes it for a negative, the crop turned back (``inverted``)."""
-    p = negative_probability(crop.pixels)
-    if p is None or p <= NEGATIVE_THRESHOLD:
-        return crop
-    return replace(crop, pixels=(1.0 - np.asarray(crop.pixels, np.float32)).astype(np.float32), inverted=True)
 
 
 def film_negative_probability(pixels: np.ndarray) -> float | None:

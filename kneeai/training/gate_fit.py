@@ -243,9 +243,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     density = load_gate(grader)
     t0 = time.time()
 
+    from kneeai.pipeline import upright
+
     def knee_crop(pixels: np.ndarray, name: str) -> KneeCrop:
+        # As the pipeline cuts a knee: a negative is turned back first (kneeai.grading.polarity).
         lat = name[-1] if name[-1] in "LR" else None
-        return KneeCrop(pixels=pixels.astype(np.float32), laterality=lat, box=None)
+        return upright(KneeCrop(pixels=pixels.astype(np.float32), laterality=lat, box=None))
 
     def summarise(results: list[GateResult]) -> dict:
         reasons: dict[str, int] = {}
@@ -261,7 +264,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     val = _split_files(Path(args.data), "val", args.limit)
     val_pixels = [_read_grey(p) for p, _ in val]
-    val_results = [check(knee_crop(x, p.stem), grader, density=density) for x, (p, _) in zip(val_pixels, val)]
+    val_crops = [knee_crop(x, p.stem) for x, (p, _) in zip(val_pixels, val)]
+    val_results = [check(c, grader, density=density) for c in val_crops]
+    val_turned = [p.name for (p, _), c in zip(val, val_crops) if c.inverted]
     rejected_val = [p.name for (p, _), r in zip(val, val_results) if not r.accepted]
     by_grade = {str(k): summarise([r for (_, g), r in zip(val, val_results) if g == k]) for k in range(5)}
 
@@ -275,7 +280,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     prosthesis = [check(knee_crop(ood_set.prosthesis_phantom(x), "x"), grader, density=density) for x in subset]
     # The same knees as negatives (bone dark), as a viewer that inverts the grey scale exports them.
-    negatives = [check(knee_crop(1.0 - x, "x"), grader, density=density) for x in subset]
+    negative_crops = [knee_crop(1.0 - x, "x") for x in subset]
+    negatives = [check(c, grader, density=density) for c in negative_crops]
 
     def ood_rows(samples: list[ood_set.OODSample]) -> tuple[dict, dict, dict]:
         by_cat: dict[str, list[GateResult]] = {}
@@ -304,7 +310,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                 film_results.append(r)
                 if not r.accepted:
                     refused_knees.append(f"{path.name}#{k.index}")
-                film_negatives.append(check(replace(k.crop, pixels=1.0 - k.crop.pixels), grader, density=density))
+                film_negatives.append(check(upright(replace(k.crop, pixels=1.0 - k.crop.pixels)), grader, density=density))
         film_row = {**summarise(film_results), "refused_knees": refused_knees, "inverted": summarise(film_negatives),
                     "films_refused_share_crossfit": _manifest_entry().get("films_refused_share_crossfit"),
                     "description": f"knees cut by kneeai.pipeline.knees from the films of {Path(args.films).name}"}
@@ -324,7 +330,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         "val_rejected_share_crossfit": None if density is None else density.val_crossfit_rejected_share,
         "val_knees_shifted": {k: summarise(v) for k, v in shifted.items()},
         "prosthesis_phantoms": summarise(prosthesis),
-        "val_knees_inverted": summarise(negatives),
+        "val_knees_inverted": {**summarise(negatives), "turned_back": sum(c.inverted for c in negative_crops),
+                               "note": "the same knees as negatives, turned back first as the pipeline does"},
+        "val_negatives_turned_back": val_turned,
         "film_knees": film_row,
         "synthetic_ood": {"all": syn_all, "by_category": syn_cat, "content_only_by_category": syn_content,
                           "description": "seeded synthetic images, 224x224: " + ", ".join(sorted(syn_cat))},
@@ -342,6 +350,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                       "synthetic_rejected_share": syn_all["rejected_share"],
                       "real_rejected_share": real_all["rejected_share"],
                       "film_knees_rejected_share": film_row and film_row["rejected_share"],
+                      "val_negatives_turned_back": len(val_turned),
                       "val_inverted_rejected_share": report["val_knees_inverted"]["rejected_share"],
                       "film_knees_inverted_rejected_share": film_row and film_row["inverted"]["rejected_share"],
                       "prosthesis_flagged_share": round(report["prosthesis_phantoms"]["prosthesis_flagged"] / max(len(subset), 1), 4),

@@ -12,6 +12,7 @@ from PIL import Image
 
 from kneeai.grading import gate, polarity
 from kneeai.grading.polarity import NEGATIVE_THRESHOLD, load_polarity
+from kneeai.pipeline import upright
 from kneeai.schemas import KneeCrop
 
 KNEES = sorted((Path(__file__).resolve().parents[2] / "examples" / "knees").glob("*.webp"))
@@ -75,9 +76,9 @@ def test_a_chest_or_hand_film_is_refused_as_not_a_knee_whatever_its_polarity_rea
 
 def test_a_crop_handed_on_as_a_negative_is_turned_back_and_says_so():
     x = _pixels(KNEES[0])
-    kept = polarity.upright(_crop(x))
+    kept = upright(_crop(x))
     assert not kept.inverted and kept.pixels is not None and np.array_equal(kept.pixels, x)
-    turned = polarity.upright(_crop(1.0 - x))
+    turned = upright(_crop(1.0 - x))
     assert turned.inverted and np.allclose(turned.pixels, x, atol=1e-6)
 
 
@@ -116,3 +117,14 @@ def test_a_film_searched_the_wrong_way_round_first_is_searched_again(monkeypatch
     # film turned are all negatives themselves, so the film is searched as it is.
     monkeypatch.setattr(polarity, "film_negative_probability", lambda px: 0.99)
     assert [(k.box, k.laterality, k.crop.inverted) for k in knees(film, "film")] == right
+
+
+def test_a_knee_with_a_prosthesis_is_never_turned_and_stays_flagged():
+    from kneeai.training import ood_set
+
+    for path in KNEES:
+        painted = ood_set.prosthesis_phantom(_pixels(path))
+        kept = upright(_crop(painted))
+        assert not kept.inverted
+        result = gate.check(kept)
+        assert not result.accepted and result.prosthesis, path.name
