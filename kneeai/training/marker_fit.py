@@ -240,26 +240,14 @@ def make_set(bgs: list[np.ndarray], n: int, seed: int) -> tuple[np.ndarray, np.n
 def train(x: np.ndarray, y: np.ndarray, epochs: int, seed: int, lr: float = 3e-3, batch: int = 64, init=None):
     import torch
 
+    from kneeai.training.small_loop import one_cycle
+
     torch.manual_seed(seed)
     net = build_reader() if init is None else init
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * (len(x) // batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    for epoch in range(epochs):
-        net.train()
-        perm, total, t0 = torch.randperm(len(x), generator=gen), 0.0, time.time()
-        for i in range(len(x) // batch):
-            idx = perm[i * batch : (i + 1) * batch]
-            loss = focal_loss(net(xt[idx].float()[:, None] - 0.5), yt[idx].float())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-        log.info("epoch %d/%d loss %.4f (%.0f s)", epoch + 1, epochs, total / (len(x) // batch), time.time() - t0)
-    return net.eval()
+    return one_cycle(net, len(x), epochs, lr, lambda: torch.randperm(len(x), generator=gen),
+                     lambda idx: focal_loss(net(xt[idx].float()[:, None] - 0.5), yt[idx].float()), batch=batch)
 
 
 def _torch_reader(net):

@@ -113,27 +113,20 @@ def augment(x, rng: np.random.Generator, strength: float = 1.0):
 
 def train(x: np.ndarray, epochs: int, seed: int, lr: float = 3e-3, batch: int = 64):
     import torch
+    import torch.nn.functional as F
+
+    from kneeai.training.small_loop import one_cycle
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = build_net()
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * (len(x) // batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     xt = torch.from_numpy(x)
-    for epoch in range(epochs):
-        net.train()
-        perm, total, t0 = rng.permutation(len(x)), 0.0, time.time()
-        for i in range(len(x) // batch):
-            inputs, y = augment(xt[perm[i * batch:(i + 1) * batch]].float() / 255.0, rng)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(inputs)[:, 0], y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-        log.info("epoch %d/%d loss %.4f (%.0f s)", epoch + 1, epochs, total / (len(x) // batch), time.time() - t0)
-    return net.eval()
+
+    def loss_of(idx):
+        inputs, y = augment(xt[idx].float() / 255.0, rng)
+        return F.binary_cross_entropy_with_logits(net(inputs)[:, 0], y)
+
+    return one_cycle(net, len(x), epochs, lr, lambda: rng.permutation(len(x)), loss_of, batch=batch, pct_start=0.15)
 
 
 def probabilities(net, crops: np.ndarray) -> np.ndarray:
