@@ -179,12 +179,12 @@ def knees(rad: Radiograph, kind: ImageKind = "auto", grader=None) -> list[Locate
     def negative(k: LocatedKnee) -> bool:  # turned by upright, or kept for its metal
         return k.crop.inverted or (negative_probability(k.crop.pixels) or 0.0) > NEGATIVE_THRESHOLD
 
-    turned = replace(rad, pixels=(1.0 - rad.pixels).astype(rad.pixels.dtype))
     p = film_negative_probability(film_view(rad)[0].pixels)
-    order = [(turned, True), (rad, False)] if p is not None and p > 0.5 else [(rad, False), (turned, True)]
-    for image, is_turned in order:
+    order = (True, False) if p is not None and p > 0.5 else (False, True)
+    for is_turned in order:
+        image = replace(rad, pixels=(1.0 - rad.pixels).astype(rad.pixels.dtype)) if is_turned else rad
         found = _located(image, kind, grader)
-        if found and not all(negative(k) for k in found):
+        if not found or not all(negative(k) for k in found):
             break
     # A knee is inverted when its crop was turned once: with the image, or on its own.
     return [k if not is_turned else
