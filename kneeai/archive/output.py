@@ -173,7 +173,7 @@ def _schema(cols: tuple[str, ...]):
             return pa.int32()
         if c in floats:
             return pa.float64()
-        if c == "outside_validated_use":
+        if c in ("outside_validated_use", "inverted"):
             return pa.bool_()
         return pa.string()
     return pa.schema([(c, kind(c)) for c in cols])

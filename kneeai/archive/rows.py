@@ -18,7 +18,7 @@ FILE_COLUMN = "file"
 # it was computed (ONNX Runtime on 1 or 2 threads, batches of any size agree far below this).
 ROUND = 4
 COLUMNS: tuple[str, ...] = (
-    "item", "knee", "laterality", "laterality_source", "box_x0", "box_y0", "box_x1", "box_y1",
+    "item", "knee", "laterality", "laterality_source", "inverted", "box_x0", "box_y0", "box_x1", "box_y1",
     "kl_grade", "p_kl0", "p_kl1", "p_kl2", "p_kl3", "p_kl4", "expected_grade", "entropy", "flip_disagreement",
     "gate_score", "outside_validated_use", "refusal_reason", "error", "grader_model_id", "grader_sha256",
 )
@@ -48,7 +48,8 @@ def file_rows(graded, item: int, lang: str, path: str | None = None) -> list[dic
     for k in graded.knees:
         row = _empty(item, k.knee.index)
         x0, y0, x1, y1 = box_xyxy(k.knee.box)
-        row.update(laterality=k.knee.laterality, laterality_source=k.knee.laterality_source,
+        # inverted: the image was a negative (bone dark), turned back before grading (docs/polarity.md).
+        row.update(laterality=k.knee.laterality, laterality_source=k.knee.laterality_source, inverted=k.knee.crop.inverted,
                    box_x0=x0, box_y0=y0, box_x1=x1, box_y1=y1)
         if k.error is not None:
             row.update(refusal_reason=error_reason(k.error), error=k.error.message(lang))

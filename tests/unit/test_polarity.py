@@ -128,3 +128,18 @@ def test_a_knee_with_a_prosthesis_is_never_turned_and_stays_flagged():
         assert not kept.inverted
         result = gate.check(kept)
         assert not result.accepted and result.prosthesis, path.name
+
+
+def test_the_archive_table_says_which_knees_were_turned_back(tmp_path):
+    from kneeai.archive.rows import file_rows
+    from kneeai.pipeline import iter_graded
+    from tests.unit.test_localize import BILATERAL, _film
+
+    film = _film(BILATERAL, (900, 1400), False, laterality=None)
+    paths = [tmp_path / "film.png", tmp_path / "negative.png"]
+    Image.fromarray(np.round(film.pixels * 255).astype(np.uint8)).save(paths[0])
+    Image.fromarray(np.round((1.0 - film.pixels) * 255).astype(np.uint8)).save(paths[1])
+    rows = [file_rows(g, i, "en") for i, g in enumerate(iter_graded(paths))]
+    assert [r["inverted"] for r in rows[0]] == [False, False]
+    assert [r["inverted"] for r in rows[1]] == [True, True]
+    assert [r["kl_grade"] for r in rows[0]] == [r["kl_grade"] for r in rows[1]]
