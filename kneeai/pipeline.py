@@ -221,8 +221,9 @@ def _located(rad: Radiograph, kind: ImageKind, grader) -> list[LocatedKnee]:
         on_film = CropBox(box.top + inner.top, box.left + inner.left, box.height, box.width)
         # The nudged copies are cut here, on the film view already made: in iter_graded that is in
         # the intake threads, beside the network, and the margins are not trimmed a second time.
-        out.append(_sided(LocatedKnee(i, _with_box(upright(crop_knee(film, box, lat)), on_film), on_film, lat,
-                                      source if lat else None, tuple(_nudged(film, inner, box, lat))), alone=len(boxes) == 1))
+        crop = upright(crop_knee(film, box, lat))
+        out.append(_sided(LocatedKnee(i, _with_box(crop, on_film), on_film, lat, source if lat else None,
+                                      tuple(_nudged(film, inner, box, lat, turn=crop.inverted))), alone=len(boxes) == 1))
     return out
 
 
@@ -233,16 +234,20 @@ def upright(crop: KneeCrop) -> KneeCrop:
     A crop with metal at the joint as it is stays as it is: a prosthesis's bright metal can make the
     network call a knee a negative (2 of 100 val knees with a painted-in prosthesis), and turned,
     the metal would go dark and the gate would no longer see it. The gate then flags it."""
-    from dataclasses import replace
-
-    import numpy as np
-
     from kneeai.grading.gate import shows_metal
     from kneeai.grading.polarity import NEGATIVE_THRESHOLD, negative_probability
 
     p = negative_probability(crop.pixels)
     if p is None or p <= NEGATIVE_THRESHOLD or shows_metal(crop.pixels):
         return crop
+    return _turned(crop)
+
+
+def _turned(crop: KneeCrop) -> KneeCrop:
+    from dataclasses import replace
+
+    import numpy as np
+
     return replace(crop, pixels=(1.0 - np.asarray(crop.pixels, np.float32)).astype(np.float32), inverted=True)
 
 
@@ -333,15 +338,20 @@ def nudged_crops(rad: Radiograph, boxes: list[tuple[CropBox | None, Laterality |
             for box, lat in boxes]
 
 
-def _nudged(film: Radiograph, inner: CropBox, box: CropBox, lat: Laterality | None) -> list[KneeCrop]:
+def _nudged(film: Radiograph, inner: CropBox, box: CropBox, lat: Laterality | None,
+            turn: bool | None = None) -> list[KneeCrop]:
     """:func:`nudged_crops` of ``box`` on ``film`` (the film view at ``inner`` of the whole film),
-    with their boxes in the whole film's pixels."""
+    with their boxes in the whole film's pixels.
+
+    turn : whether the knee's own crop was turned back (:func:`upright`): its copies follow it,
+        without a network pass each; None asks of each copy."""
     from kneeai.config import SETTINGS
     from kneeai.imaging.crop import shifted_crops
 
     step = max(1, round(NUDGE * SETTINGS.input_size))
-    return [_with_box(c, CropBox(c.box.top + inner.top, c.box.left + inner.left, box.height, box.width))
-            for c in map(upright, shifted_crops(film, box, step, NUDGES, lat))]
+    cut = shifted_crops(film, box, step, NUDGES, lat)
+    cut = [upright(c) for c in cut] if turn is None else [_turned(c) for c in cut] if turn else cut
+    return [_with_box(c, CropBox(c.box.top + inner.top, c.box.left + inner.left, box.height, box.width)) for c in cut]
 
 
 def grade_radiographs(items: Iterable[tuple[Radiograph, list[LocatedKnee]]], *, grader=None,
