@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kneeai.grading.polarity import NEGATIVE_THRESHOLD, POLARITY_FILE, POLARITY_SIDE, standardised
+from kneeai.grading.polarity import NEGATIVE_THRESHOLD, POLARITY_FILE, POLARITY_SIDE, polarity_input
 
 __all__ = ["STORE_SIDE", "build_net", "augment", "train", "collect", "fit", "probabilities", "ship", "main"]
 
@@ -133,7 +133,7 @@ def probabilities(net, crops: np.ndarray) -> np.ndarray:
     """p(negative) for crops (n, side, side) in [0, 1], each resampled and standardised as at run time."""
     import torch
 
-    x = np.stack([standardised(_resize(c, POLARITY_SIDE)) for c in crops])[:, None]
+    x = np.concatenate([polarity_input(c) for c in crops])
     with torch.inference_mode():
         return torch.sigmoid(torch.cat([net(torch.from_numpy(x[i:i + 256])) for i in range(0, len(x), 256)])[:, 0]).numpy()
 
