@@ -39,6 +39,7 @@ __all__ = [
     "GradedFile",
     "knees",
     "upright",
+    "reads_negative",
     "film_view",
     "crop_on_film",
     "NUDGE",
@@ -234,13 +235,18 @@ def upright(crop: KneeCrop) -> KneeCrop:
     A crop with metal at the joint as it is stays as it is: a prosthesis's bright metal can make the
     network call a knee a negative (2 of 100 val knees with a painted-in prosthesis), and turned,
     the metal would go dark and the gate would no longer see it. The gate then flags it."""
+    return _turned(crop) if reads_negative(crop.pixels) else crop
+
+
+def reads_negative(pixels) -> bool:
+    """Whether a knee crop (float, [0, 1]) is to be turned back before grading: the negative-image
+    check reads it as a negative and it shows no metal at the joint (see :func:`upright`). The
+    trainer asks the same of the training set's knees (``--turn-negatives``)."""
     from kneeai.grading.gate import shows_metal
     from kneeai.grading.polarity import NEGATIVE_THRESHOLD, negative_probability
 
-    p = negative_probability(crop.pixels)
-    if p is None or p <= NEGATIVE_THRESHOLD or shows_metal(crop.pixels):
-        return crop
-    return _turned(crop)
+    p = negative_probability(pixels)
+    return p is not None and p > NEGATIVE_THRESHOLD and not shows_metal(pixels)
 
 
 def _turned(crop: KneeCrop) -> KneeCrop:

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kneeai.grading.model import network_input
+from kneeai.grading.model import FORWARD_CHUNK, network_input
 from kneeai.imaging.preprocess import normalize_intensity
 
 __all__ = ["predict_logits", "fit_temperature", "calibrate"]
@@ -13,7 +13,7 @@ __all__ = ["predict_logits", "fit_temperature", "calibrate"]
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images_u8: torch.Tensor, device: str, flip: bool = False,
-                   batch: int = 64, size: int | None = None) -> torch.Tensor:
+                   batch: int = FORWARD_CHUNK, size: int | None = None) -> torch.Tensor:
     model.eval()
     out = []
     for i in range(0, len(images_u8), batch):

@@ -12,7 +12,7 @@ from kneeai.grading.model import NUM_GRADES
 from kneeai.training.pack import PACK_SUFFIX, read_pack
 from kneeai.training.splits import list_split
 
-__all__ = ["split_pack", "load_split"]
+__all__ = ["split_pack", "load_split", "turn_negatives"]
 
 
 def split_pack(root: Path) -> Path | None:
@@ -42,3 +42,16 @@ def load_split(root: Path, limit_per_grade: int = 0) -> tuple[torch.Tensor, torc
         with Image.open(p) as im:
             images.append(np.asarray(im.convert("L"), dtype=np.uint8))
     return torch.from_numpy(np.stack(images)), torch.tensor(labels), [p.name for p in files]
+
+
+def turn_negatives(images: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+    """The split with its negative images (bone dark) turned back, as the pipeline turns them before
+    grading (:func:`kneeai.pipeline.reads_negative`), and the indices turned. The OAI set files 70
+    train and 14 val knees as negatives (``docs/polarity.md``)."""
+    from kneeai.pipeline import reads_negative
+
+    turned = [i for i in range(len(images)) if reads_negative(images[i].numpy().astype(np.float32) / 255.0)]
+    out = images.clone()
+    if turned:
+        out[turned] = 255 - out[turned]
+    return out, turned

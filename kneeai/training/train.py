@@ -18,6 +18,11 @@ Design choices (see docs/MODEL_CARD.md):
   contrast, blur and noise (exposure and processing), then per-image percentile normalisation.
 - ``--freeze-blocks N`` keeps the stem and first N MBConv blocks at their ImageNet weights, which
   halves the cost of a CPU epoch; on a GPU everything is fine-tuned (``--freeze-blocks 0``).
+- ``--cache-views K`` runs the frozen blocks once for each of K augmented views of the training set
+  and trains the rest on the stored features (epoch e reads view e mod K): a 320 px epoch on the
+  2-core CPU then costs the trained blocks only (:mod:`kneeai.training.trunk`).
+- ``--turn-negatives`` turns back the knees the pipeline would turn back before grading (the OAI set
+  files 84 of its train and val knees as negatives), in train and val alike.
 - Runs on a GPU when there is one: the split sits in device memory and is augmented there, and the
   forward pass runs under bf16 autocast. ``scripts/train_gpu.sh`` runs several seeds side by side;
   ``kneeai.training.pack`` shrinks the dataset for a GPU machine that takes few megabytes.
@@ -40,8 +45,9 @@ from kneeai.grading.metrics import grading_metrics
 from kneeai.grading.model import ARCHITECTURE, NUM_GRADES, build_model, network_input
 from kneeai.training.augment import augment
 from kneeai.training.calibration import calibrate, predict_logits
-from kneeai.training.data import load_split, split_pack
+from kneeai.training.data import load_split, split_pack, turn_negatives
 from kneeai.training.recipe import CONSISTENCY_VIEW
+from kneeai.training.trunk import rest_logits, view_cache
 
 __all__ = ["TrainConfig", "train", "main", "cpu_has_bf16", "loss_fn", "soft_targets", "js_divergence"]
 
@@ -75,6 +81,10 @@ class TrainConfig:
     # Seconds for the whole run; the epoch count is fitted to it during the warm-up epochs (0 = off).
     time_budget: float = 0.0
     init: str = ""
+    # > 0: the frozen blocks' features of this many augmented views of the training set are computed
+    # once and reused (epoch e reads view e mod K); needs freeze_blocks > 0 and no consistency term.
+    cache_views: int = 0
+    turn_negatives: bool = False
 
 
 def soft_targets(y: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -167,9 +177,14 @@ def train(cfg: TrainConfig, log=print) -> dict:
 
     write_config(cfg.epochs)
 
+    if cfg.cache_views and (not cfg.freeze_blocks or cfg.consistency_weight):
+        raise ValueError("--cache-views needs --freeze-blocks > 0 and no --consistency-weight")
     t0 = time.time()
     xtr, ytr, _ = load_split(Path(cfg.data) / "train", cfg.limit_per_grade)
-    xva, yva, va_names = load_split(Path(cfg.data) / "val", cfg.limit_per_grade)
+    xva, yva, va_names = _val_split(cfg, log)
+    if cfg.turn_negatives:
+        xtr, turned = turn_negatives(xtr)
+        log(f"turned back {len(turned)} negative train knees")
     # On a GPU the whole split lives in device memory and is augmented there; on the CPU the
     # same code runs batch by batch.
     xtr, ytr = xtr.to(device), ytr.to(device)
@@ -223,18 +238,44 @@ def train(cfg: TrainConfig, log=print) -> dict:
     ema_other = [v for v in ema.state_dict().values() if not v.dtype.is_floating_point]
     model_other = [v for v in model.state_dict().values() if not v.dtype.is_floating_point]
 
+    cached: dict[int, torch.Tensor] = {}
+
+    def view_features(epoch: int) -> torch.Tensor:
+        """The trunk features of the augmented view that ``epoch`` reads: kept in memory, and on
+        disk next to the checkpoint, so a resumed run does not compute them again."""
+        k = epoch % cfg.cache_views
+        if k not in cached:
+            path = out / f"view{k}.pt"
+            if path.exists():
+                cached[k] = torch.load(path, weights_only=True)
+            else:
+                t = time.time()
+                cached[k] = view_cache(model, len(xtr), lambda idx: network_input(
+                    augment(xtr[idx], gen, cfg.noise_p, cfg.lowres_p, cfg.border_p), cfg.image_size),
+                    cfg.freeze_blocks)
+                torch.save(cached[k], path)
+                log(f"view {k}: trunk features of {len(xtr)} knees in {time.time() - t:.0f}s")
+        return cached[k]
+
     epoch = start_epoch
     while epoch < schedule["epochs"]:
+        features = view_features(epoch) if cfg.cache_views else None
         _set_train_mode(model, cfg.freeze_blocks)
         perm = torch.randperm(len(xtr), generator=gen, device=device)
         t_ep, running = time.time(), torch.zeros((), device=device)
         for i in range(steps_per_epoch):
             idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            views = [augment(xtr[idx], gen, cfg.noise_p, cfg.lowres_p, cfg.border_p)]
-            if cfg.consistency_weight:
-                views.append(augment(xtr[idx], gen, cfg.noise_p, **CONSISTENCY_VIEW))
-            with autocast:
-                logits = model(network_input(torch.cat(views), cfg.image_size)).float()
+            if features is not None:
+                h = features[idx.cpu()].to(device).float().contiguous(memory_format=torch.channels_last)
+                with autocast:
+                    logits = rest_logits(model, h, cfg.freeze_blocks).float()
+                views = [h]
+            else:
+                views = [augment(xtr[idx], gen, cfg.noise_p, cfg.lowres_p, cfg.border_p)]
+                if cfg.consistency_weight:
+                    views.append(augment(xtr[idx], gen, cfg.noise_p, **CONSISTENCY_VIEW))
+                with autocast:
+                    logits = model(network_input(torch.cat(views), cfg.image_size)).float()
             parts = logits.chunk(len(views))
             loss = sum(loss_fn(part, ytr[idx], class_w, cfg) for part in parts) / len(parts)
             if cfg.consistency_weight:
@@ -280,6 +321,14 @@ def train(cfg: TrainConfig, log=print) -> dict:
     return finalize(out, xva, yva, va_names, history, cfg, device, log)
 
 
+def _val_split(cfg: TrainConfig, log=print) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    xva, yva, names = load_split(Path(cfg.data) / "val", cfg.limit_per_grade)
+    if cfg.turn_negatives:
+        xva, turned = turn_negatives(xva)
+        log(f"turned back {len(turned)} negative val knees")
+    return xva, yva, names
+
+
 def finalize(out: Path, xva: torch.Tensor, yva: torch.Tensor, names: list[str], history: list[dict],
              cfg: TrainConfig, device: str, log=print) -> dict:
     """Pick the best EMA weights, fit temperature on val with flip averaging, write metrics."""
@@ -315,12 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kneeai.training.train", description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
-    for f in ("epochs", "batch_size", "seed", "threads", "limit_per_grade", "freeze_blocks", "image_size"):
+    for f in ("epochs", "batch_size", "seed", "threads", "limit_per_grade", "freeze_blocks", "image_size", "cache_views"):
         ap.add_argument("--" + f.replace("_", "-"), type=int, default=getattr(TrainConfig, f))
     ap.add_argument("--init", default="", help="starting weights (default: the pip package's ImageNet file)")
     for f in ("lr", "label_sigma", "weight_decay", "warmup_epochs", "noise_p", "lowres_p", "border_p", "time_budget",
               "ema_decay", "consistency_weight"):
         ap.add_argument("--" + f.replace("_", "-"), type=float, default=getattr(TrainConfig, f))
+    ap.add_argument("--turn-negatives", action="store_true", help="turn back negative knees, as the pipeline does")
     ap.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
     ap.add_argument("--finalize-only", action="store_true", help="redo the calibration step of a finished run")
     a = ap.parse_args(argv)
@@ -329,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     if only:
         out = Path(cfg.out)
         torch.set_num_threads(cfg.threads)
-        xva, yva, names = load_split(Path(cfg.data) / "val", cfg.limit_per_grade)
+        xva, yva, names = _val_split(cfg)
         if (out / "checkpoint.pt").exists():
             history = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)["history"]
         else:  # a run fetched from a GPU machine brings its weights and metrics.json only

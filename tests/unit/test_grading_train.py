@@ -249,3 +249,82 @@ def test_consistency_view_trains_and_pulls_the_two_views_together(tmp_path):
         js.backward()
         opt.step()
     assert before[-1] < before[0]
+
+
+@pytest.mark.parametrize("n_blocks", [0, 3, 5])
+def test_the_trunk_and_the_rest_together_are_the_network(n_blocks):
+    from kneeai.training.trunk import rest_logits, trunk_features
+
+    model = build_model(pretrained=False).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        split = rest_logits(model, trunk_features(model, x, n_blocks), n_blocks)
+        assert torch.allclose(split, model(x), atol=1e-5)
+
+
+def test_the_view_cache_holds_the_trunks_features_of_each_image_in_order_and_keeps_the_mode():
+    from kneeai.training.trunk import view_cache, trunk_features
+
+    model = build_model(pretrained=False).train()
+    x = torch.randn(7, 3, 64, 64)
+    calls = []
+
+    def view(idx):
+        calls.append(idx.tolist())
+        return x[idx]
+
+    feats = view_cache(model, 7, view, 3, batch=3)
+    assert calls == [[0, 1, 2], [3, 4, 5], [6]]
+    assert feats.dtype == torch.bfloat16 and feats.shape[0] == 7
+    assert model.training and model._bn0.training
+    model.eval()
+    with torch.no_grad():
+        want = trunk_features(model, x, 3)
+    assert torch.allclose(feats.float(), want, atol=0.05 * float(want.abs().max()))
+
+
+def test_a_cached_run_trains_only_the_rest_computes_each_view_once_and_reuses_them_on_resume(tmp_path, monkeypatch):
+    from kneeai.training import trunk
+
+    built = []
+    real = trunk.view_cache
+
+    def counting(*a, **k):
+        built.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(train, "view_cache", counting)
+    data = _dataset(tmp_path / "data", per_grade=2)
+    cfg = train.TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=3, batch_size=4, warmup_epochs=0,
+                            freeze_blocks=3, threads=1, cache_views=2, image_size=64)
+    metrics = train.train(cfg, log=lambda *_: None)
+    assert len(built) == 2 and len(metrics["history"]) == 3
+    assert (tmp_path / "run" / "view0.pt").exists() and (tmp_path / "run" / "view1.pt").exists()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["cache_views"] == 2
+    trained = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["model"]
+    start = build_model(pretrained=True).state_dict()
+    assert torch.equal(trained["_blocks.2._depthwise_conv.weight"], start["_blocks.2._depthwise_conv.weight"])
+    assert not torch.equal(trained["_blocks.3._depthwise_conv.weight"], start["_blocks.3._depthwise_conv.weight"])
+    # A run started again without its checkpoint reads the views from disk.
+    (tmp_path / "run" / "checkpoint.pt").unlink()
+    train.train(cfg, log=lambda *_: None)
+    assert len(built) == 2
+
+
+def test_a_cached_run_needs_frozen_blocks_and_no_consistency_term(tmp_path):
+    for bad in ({"freeze_blocks": 0}, {"consistency_weight": 1.0}):
+        cfg = train.TrainConfig(data=str(tmp_path), out=str(tmp_path / "run"), cache_views=2, **bad)
+        with pytest.raises(ValueError, match="cache-views"):
+            train.train(cfg, log=lambda *_: None)
+
+
+def test_turn_negatives_turns_back_the_knees_the_pipeline_would_turn(examples_dir):
+    from kneeai.training.data import turn_negatives
+
+    knees = sorted((examples_dir / "knees").glob("*.webp"))[:3]
+    x = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("L").resize((224, 224))) for p in knees]))
+    mixed = x.clone()
+    mixed[1] = 255 - mixed[1]
+    out, turned = turn_negatives(mixed)
+    assert turned == [1]
+    assert torch.equal(out, x)
