@@ -597,7 +597,8 @@ def knee_summary(crop: KneeCrop, grade: GradeResult, *, pseudonym: str, visit_da
 
     return build_summary(pseudonym=pseudonym, visit_date=visit_date, laterality=crop.laterality, grade=grade,
                          explanation=explanation, risk=risk, crop_pixels=crop.pixels, override=override,
-                         identifiers=identifiers, include_identifiers=include_identifiers, lang=lang)
+                         identifiers=identifiers, include_identifiers=include_identifiers, lang=lang,
+                         inverted=crop.inverted)
 
 
 def save_visits(patient_id: int, visit_date, knees: list[tuple[KneeCrop, GradeResult, Explanation | None]], *,
@@ -621,7 +622,8 @@ def save_visits(patient_id: int, visit_date, knees: list[tuple[KneeCrop, GradeRe
         ids.append(save_visit(
             patient_id, visit_date, crop.laterality, crop.source_sha256 or input_sha256, encode_png(crop.pixels), grade,
             risk if mine else None, override if mine else None, dict(clinical or {}) if mine else None,
-            mm_per_pixel=crop.mm_per_pixel, heatmap_png=encode_png(expl.heatmap) if expl is not None else None, user=user))
+            mm_per_pixel=crop.mm_per_pixel, heatmap_png=encode_png(expl.heatmap) if expl is not None else None,
+            inverted=crop.inverted, user=user))
     return ids
 
 

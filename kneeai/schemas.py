@@ -233,6 +233,8 @@ class PatientSummary:
     crop_pixels: np.ndarray | None
     identifiers: dict[str, str] = field(default_factory=dict)
     language: str = "en"
+    # The image was a negative (bone dark), turned back before grading: crop_pixels are the turned crop.
+    inverted: bool = False
 
 
 def grade_in_force(model_grade: int | None, override_grade: int | None) -> int | None:

@@ -148,6 +148,8 @@ def _compare(visits: list[registry.VisitRecord]) -> None:
                 else:
                     col.image(crop, width="stretch", caption=v.visit_date.isoformat())
             col.markdown(f"**KL {v.effective_grade}** · {grade_name(v.effective_grade, language)}")
+            if v.inverted:
+                col.caption(tr("report.inverted"))
             if v.override:
                 col.caption(tr("patient.overridden", model_grade=v.grade.kl_grade, reason=escape_markdown(v.override.reason)))
             col.caption(tr("patient.col_risk", years=f"{TIMELINE_HORIZON:g}") + ": " + _risk_at(v))

@@ -2,7 +2,7 @@
 
 Columns (in this order; ``<model>`` is each TKR model's name, ``<h>`` each horizon in years):
 ``item, pseudonym, visit_date, laterality, model_grade, p_kl0..p_kl4, expected_grade, entropy,
-flip_disagreement, outside_validated_use, override_grade, override_reason, final_grade,
+flip_disagreement, outside_validated_use, inverted, override_grade, override_reason, final_grade,
 grade_source, age, sex, bmi, womac_pain, tkr_<model>_<h>y..., risk_simulated, grader_model_id,
 grader_sha256, placeholder_model`` and, only when the user opted in, ``id_<kind>`` columns.
 """
@@ -20,7 +20,7 @@ __all__ = ["rows", "to_csv", "BASE_COLUMNS"]
 
 BASE_COLUMNS: tuple[str, ...] = (
     "item", "pseudonym", "visit_date", "laterality", "model_grade", "p_kl0", "p_kl1", "p_kl2", "p_kl3", "p_kl4", "expected_grade",
-    "entropy", "flip_disagreement", "outside_validated_use", "override_grade", "override_reason", "final_grade", "grade_source",
+    "entropy", "flip_disagreement", "outside_validated_use", "inverted", "override_grade", "override_reason", "final_grade", "grade_source",
     "age", "sex", "bmi", "womac_pain",
 )
 _TAIL: tuple[str, ...] = ("risk_simulated", "grader_model_id", "grader_sha256", "placeholder_model")
@@ -47,7 +47,8 @@ def rows(summaries: Sequence[PatientSummary], extra: Sequence[dict[str, Any]] | 
     out: list[dict[str, Any]] = []
     for i, s in enumerate(summaries):
         g = s.grade
-        row: dict[str, Any] = {"item": i + 1, "pseudonym": s.pseudonym, "visit_date": s.visit_date, "laterality": s.laterality or ""}
+        row: dict[str, Any] = {"item": i + 1, "pseudonym": s.pseudonym, "visit_date": s.visit_date, "laterality": s.laterality or "",
+                               "inverted": int(s.inverted)}
         if g is not None:
             row.update(model_grade=g.kl_grade, expected_grade=round(g.expected_grade, 4), entropy=round(g.entropy, 4),
                        flip_disagreement=round(g.flip_disagreement, 4), outside_validated_use=int(g.outside_validated_use),

@@ -103,8 +103,9 @@ def to_bundle(s: PatientSummary, *, generated_at: datetime | None = None) -> dic
             "device": {"display": f"KneeAI {g.model.model_id}"},
             "component": components,
         }
-        if g.outside_validated_use:
-            model_obs["note"] = [{"text": t("grade.outside_validated_use", s.language)}]
+        notes = [key for key, on in (("grade.outside_validated_use", g.outside_validated_use), ("report.inverted", s.inverted)) if on]
+        if notes:
+            model_obs["note"] = [{"text": t(key, s.language)} for key in notes]
         entries.append({"fullUrl": urls["model_obs"], "resource": model_obs})
         results.append(_ref(urls["model_obs"]))
         if s.override_grade is not None:

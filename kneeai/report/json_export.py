@@ -22,7 +22,7 @@ from kneeai.schemas import RISK_HORIZONS_YEARS, PatientSummary
 __all__ = ["SCHEMA_ID", "SCHEMA_VERSION", "SCHEMA_PATH", "to_dict", "to_json"]
 
 SCHEMA_ID = "kneeai.summary"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_PATH = Path(__file__).with_name("export_schema.json")
 
 
@@ -63,7 +63,7 @@ def to_dict(s: PatientSummary, *, generated_at: datetime | None = None) -> dict[
         "language": s.language,
         "intended_use": t("app.intended_use", s.language),
         "patient": patient,
-        "visit": {"date": s.visit_date, "laterality": s.laterality},
+        "visit": {"date": s.visit_date, "laterality": s.laterality, "image_inverted": s.inverted},
         "grade": None,
         "override": ({"kl_grade": s.override_grade, "reason": s.override_reason, "model_grade": g.kl_grade if g else None}
                      if s.override_grade is not None else None),

@@ -199,6 +199,8 @@ def _grade_section(pdf: _Doc, s: PatientSummary) -> None:
     pdf.para(pdf.tr("report.label_value", label=pdf.tr("grade.uncertainty"), value=pdf.tr("uncertainty." + uncertainty_level(s.grade))), 8.5, w=w, x=x, colour=_GREY)
     if s.grade.outside_validated_use:
         pdf.para(pdf.tr("grade.outside_validated_use"), 8, w=w, x=x, colour=_WARN, bold=True)
+    if s.inverted:
+        pdf.para(pdf.tr("report.inverted"), 8, w=w, x=x, colour=_WARN)
     end = _bar_chart(pdf, s, x, pdf.get_y() + 2, w)
     pdf.set_y(max(end, below_image) + 1)
     if s.explanation is not None and s.explanation.regions:

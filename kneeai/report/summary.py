@@ -55,6 +55,7 @@ def build_summary(
     identifiers: dict[str, str] | None = None,
     include_identifiers: bool = False,
     lang: str = "en",
+    inverted: bool = False,
 ) -> PatientSummary:
     """Assemble a summary. ``identifiers`` are dropped unless ``include_identifiers`` is set."""
     when = visit_date or date.today()
@@ -70,6 +71,7 @@ def build_summary(
         crop_pixels=crop_pixels,
         identifiers=dict(identifiers or {}) if include_identifiers else {},
         language=lang,
+        inverted=inverted,
     )
 
 
@@ -85,7 +87,8 @@ def summary_from_visit(visit: Any, *, include_identifiers: bool = False, lang: s
     override = (visit.override.kl_grade, visit.override.reason) if visit.override else None
     return build_summary(pseudonym=visit.pseudonym, visit_date=visit.visit_date, laterality=visit.laterality, grade=visit.grade,
                          explanation=explanation, risk=visit.risk, crop_pixels=visit.crop_pixels(), override=override,
-                         identifiers=identifiers, include_identifiers=include_identifiers, lang=lang)
+                         identifiers=identifiers, include_identifiers=include_identifiers, lang=lang,
+                         inverted=visit.inverted)
 
 
 KL_SOURCES = ("image", "typed")  # where a grade for the risk models may come from, besides an override

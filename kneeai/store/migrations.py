@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, Float, LargeBinary, String, inspect, text
+from sqlalchemy import Boolean, Connection, Engine, Float, LargeBinary, String, inspect, text
 
 from kneeai.errors import SchemaTooNew
 from kneeai.store.clock import now_iso
@@ -33,13 +33,14 @@ from kneeai.store.models import Base
 
 __all__ = ["LATEST", "STEPS", "upgrade", "current_version"]
 
-LATEST = 4
+LATEST = 5
 
 
-def _add_column(conn: Connection, table: str, column: str, type_) -> None:  # type: ignore[no-untyped-def]
+def _add_column(conn: Connection, table: str, column: str, type_, default: str | None = None) -> None:  # type: ignore[no-untyped-def]
     if column in {c["name"] for c in inspect(conn).get_columns(table)}:
         return
-    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {type_.compile(dialect=conn.dialect)}")
+    tail = f" DEFAULT {default}" if default is not None else ""
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {type_.compile(dialect=conn.dialect)}{tail}")
 
 
 def _v1_to_v2(conn: Connection) -> None:
@@ -79,8 +80,13 @@ def _v3_to_v4(conn: Connection) -> None:
         Base.metadata.tables["user_roles"].create(conn)
 
 
+def _v4_to_v5(conn: Connection) -> None:
+    # Visits saved before v5 were never turned back (the negative-image check came with v5).
+    _add_column(conn, "knee_images", "inverted", Boolean(), default="FALSE")
+
+
 # STEPS[v] upgrades a database at version v to v + 1.
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def current_version(conn: Connection) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
@@ -99,6 +100,8 @@ class KneeImage(Base):
     crop_png: Mapped[bytes | None] = mapped_column(LargeBinary)
     mm_per_pixel: Mapped[float | None] = mapped_column(Float)  # added in schema v2
     heatmap_png: Mapped[bytes | None] = mapped_column(LargeBinary)  # added in schema v2
+    # The image was a negative, turned back before grading (docs/polarity.md); schema v5.
+    inverted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class GradeRecord(Base):

@@ -99,6 +99,7 @@ class VisitRecord:
     crop_png: bytes | None
     mm_per_pixel: float | None
     heatmap_png: bytes | None
+    inverted: bool = False
 
     @property
     def effective_grade(self) -> int:
@@ -233,6 +234,7 @@ def save_visit(
     *,
     mm_per_pixel: float | None = None,
     heatmap_png: bytes | None = None,
+    inverted: bool = False,
     user: str | None = None,
 ) -> int:
     """Save one knee's visit with its grade, risk and override in ONE transaction; returns the visit id.
@@ -251,6 +253,7 @@ def save_visit(
     clinical : the clinical inputs as entered (age, sex, bmi, womac_pain), or None.
     mm_per_pixel : the crop's scale when the film's pixel spacing is known (joint-space width).
     heatmap_png : the explanation heatmap as PNG, or None.
+    inverted : the image was a negative, and ``crop_png`` is the crop turned back.
     user : the operator, where known (default ``KNEEAI_USER``).
 
     Either everything (visit, image, grade, risks, override and their audit events) is committed
@@ -264,7 +267,8 @@ def save_visit(
         _patient(s, patient_id)
         v = Visit(patient_id=patient_id, visit_date=when, laterality=laterality, created_at=now_iso(), user=user or audit.current_user(),
                   clinical_json=json.dumps(clinical, ensure_ascii=False) if clinical else None)
-        v.image = KneeImage(sha256=image_sha256, crop_png=crop_png, mm_per_pixel=mm_per_pixel, heatmap_png=heatmap_png)
+        v.image = KneeImage(sha256=image_sha256, crop_png=crop_png, mm_per_pixel=mm_per_pixel, heatmap_png=heatmap_png,
+                             inverted=inverted)
         g = grade_to_dict(grade)
         v.grade = GradeRecord(kl_grade=grade.kl_grade, probabilities_json=json.dumps(g["probabilities"]), expected_grade=grade.expected_grade,
                               entropy=grade.entropy, flip_disagreement=grade.flip_disagreement, model_id=grade.model.model_id,
@@ -326,7 +330,7 @@ def _visit_record(v: Visit, pseudonym: str) -> VisitRecord:
         created_at=v.created_at, grade=grade, override=overrides[-1] if overrides else None, overrides=overrides, risk=risk,
         clinical=json.loads(v.clinical_json) if v.clinical_json else None, image_sha256=img.sha256 if img else "",
         crop_png=img.crop_png if img else None, mm_per_pixel=img.mm_per_pixel if img else None,
-        heatmap_png=img.heatmap_png if img else None,
+        heatmap_png=img.heatmap_png if img else None, inverted=bool(img.inverted) if img else False,
     )
 
 

@@ -164,3 +164,42 @@ def test_csv_has_one_row_per_knee_and_defuses_formulas():
     assert not any(k.startswith("id_") for k in rows[0])
     with_ids = list(csv.DictReader(io.StringIO(csv_export.to_csv([_summary(include_ids=True)]))))
     assert with_ids[0]["id_PatientID"] == "PID-77"
+
+
+@needs_poppler
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_export_says_when_the_image_was_a_negative_turned_back(lang):
+    from dataclasses import replace
+
+    from kneeai.i18n import t
+
+    plain = _summary(lang)
+    turned = replace(plain, inverted=True)
+    words = t("report.inverted", lang)
+    assert json_export.to_dict(turned)["visit"]["image_inverted"] is True
+    assert json_export.to_dict(plain)["visit"]["image_inverted"] is False
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(json.loads(json_export.to_json(turned)), json.loads(json_export.SCHEMA_PATH.read_text(encoding="utf-8")))
+    notes = [n["text"] for n in fhir.to_bundle(turned)["entry"][2]["resource"].get("note", [])]
+    assert notes == [words] and "note" not in fhir.to_bundle(plain)["entry"][2]["resource"]
+    flat = lambda s: "".join(s.split())  # noqa: E731 (pdftotext wraps lines)
+    assert flat(words) in flat(pdf_text(render_pdf(turned))) and flat(words) not in flat(pdf_text(render_pdf(plain)))
+    rows = list(csv.DictReader(io.StringIO(csv_export.to_csv([plain, turned]))))
+    assert [r["inverted"] for r in rows] == ["0", "1"]
+
+
+def test_a_saved_visit_keeps_that_its_knee_was_turned_back():
+    from dataclasses import replace
+
+    from kneeai.pipeline import save_visits
+    from kneeai.report.summary import summary_from_visit
+    from kneeai.schemas import KneeCrop
+    from kneeai.store import registry
+
+    pid = registry.create_patient().id
+    crop = KneeCrop(pixels=fake_crop(), laterality="L", box=None, source_sha256="a" * 64)
+    ids = save_visits(pid, "2026-01-02", [(replace(crop, inverted=True), fake_grade(2), None), (crop, fake_grade(1), None)])
+    turned, plain = (registry.get_visit(i) for i in ids)
+    assert turned.inverted is True and plain.inverted is False
+    assert json_export.to_dict(summary_from_visit(turned))["visit"]["image_inverted"] is True
+    assert summary_from_visit(plain).inverted is False

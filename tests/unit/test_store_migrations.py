@@ -74,6 +74,7 @@ def test_v1_database_upgrades_and_keeps_everything(with_version_table):
     v = registry.get_visit(1)
     assert v.pseudonym == "KN-0A1B2C" and v.grade.kl_grade == 3 and v.effective_grade == 4 and v.clinical == {"age": 70}
     assert v.mm_per_pixel is None and v.heatmap_png is None
+    assert v.inverted is False  # schema v5: visits saved before it were never turned back
     assert registry.get_patient(1, include_identifiers=True).identifiers == {"PatientID": "OLD-7"}
     con = sqlite3.connect(sqlite_path())
     cols = {r[1] for r in con.execute("PRAGMA table_info(knee_images)")}
@@ -81,12 +82,14 @@ def test_v1_database_upgrades_and_keeps_everything(with_version_table):
     triggers = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     con.close()
-    assert {"mm_per_pixel", "heatmap_png"} <= cols and versions == list(range(1, LATEST + 1))
+    assert {"mm_per_pixel", "heatmap_png", "inverted"} <= cols and versions == list(range(1, LATEST + 1))
     assert "user_roles" in tables  # schema v4
     assert triggers == {"audit_no_update", "audit_no_delete"}
     # New work uses the new columns, and the old chain continues.
     vid = registry.save_visit(1, "2026-01-02", "R", "8" * 64, None, fake_grade(4), mm_per_pixel=0.25)
     assert registry.get_visit(vid).mm_per_pixel == 0.25
+    turned = registry.save_visit(1, "2026-01-03", "L", "8" * 64, None, fake_grade(2), inverted=True)
+    assert registry.get_visit(turned).inverted is True and registry.get_visit(vid).inverted is False
     with read_session() as s:
         assert audit.verify_chain(s).ok
     assert integrity_check() == ("ok",)
