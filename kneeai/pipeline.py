@@ -205,7 +205,8 @@ def _located(rad: Radiograph, kind: ImageKind, grader) -> list[LocatedKnee]:
         box = crop_box(rad, grader)  # the whole image when square
         said = None if rad.laterality else _marked(rad, [box])
         lat, source = (said[0], "marker") if said else (rad.laterality, "dicom")
-        return [_sided(LocatedKnee(1, upright(crop_knee(rad, box, lat)), box, lat, source if lat else None), alone=True)]
+        crop = upright(crop_knee(rad, box, lat, reflect_rows=True))
+        return [_sided(LocatedKnee(1, crop, box, lat, source if lat else None), alone=True)]
     film, inner = film_view(rad)
     found = film_knee_boxes(film, grader)
     if found.header_overruled:

@@ -30,7 +30,7 @@ from kneeai.imaging.localize import is_single_knee
 from kneeai.imaging.localize import fit_on_film, guess_knee_boxes, with_sides
 from kneeai.schemas import CropBox, Laterality, Radiograph
 
-__all__ = ["CentredBox", "FilmKnees", "centre_on_joint", "centred_knee_boxes", "film_knee_boxes", "detector_boxes", "AGREE_WITHIN", "search_leg", "crop_box", "shows_two_knees", "ROW_SHIFTS", "COL_SHIFTS",
+__all__ = ["CentredBox", "FilmKnees", "centre_on_joint", "centred_knee_boxes", "film_knee_boxes", "detector_boxes", "AGREE_WITHIN", "search_leg", "crop_box", "WIDE_KNEE_RATIO", "shows_two_knees", "ROW_SHIFTS", "COL_SHIFTS",
            "CENTRE_TEMPERATURE", "SIDE_ROWS", "soft_minimum", "PAIR_MAX_ROW_OFFSET", "WIDE_SEARCH_ABOVE", "WIDE_SEARCH_STEP", "row_offset"]
 
 # Row and column shifts as fractions of the box side. The joint line is the localiser's main
@@ -340,10 +340,19 @@ CROP_SIDES = (0.0, 0.5, 1.0)
 MAX_CROP_PADDING = 0.25
 
 
-def crop_box(rad: Radiograph, grader=None) -> CropBox:
-    """The square box to grade an image that is already one knee crop.
+# A wide crop whose knee the detector reads at least this much wider than the crop is high was cut
+# tight above and below the joint: it is graded as a square of the knee's width (docs/film_path.md).
+WIDE_KNEE_RATIO = 1.15
 
-    A square crop is itself. A wider (or taller) one, as other clinics cut them, is tried as a
+
+def crop_box(rad: Radiograph, grader=None) -> CropBox:
+    """The square box to grade an image that is already one knee crop (cut with
+    ``crop_knee(..., reflect_rows=True)``).
+
+    A square crop is itself. A wide crop in which the knee detector finds a knee wider than the crop
+    is high (by :data:`WIDE_KNEE_RATIO`) was cut tight above and below the joint: its box is the
+    square of the knee's width (at most the crop's), around the detected knee, reaching above and
+    below the crop. Any other wider (or taller) crop, as other clinics cut them, is tried as a
     centred square of its short side, of its long side (padded), and between, where the padding
     stays within :data:`MAX_CROP_PADDING`; the one whose crop looks most like a joint-centred knee
     crop is then centred on the joint like a film's box.
@@ -353,6 +362,9 @@ def crop_box(rad: Radiograph, grader=None) -> CropBox:
     h, w = rad.shape
     if h == w:
         return CropBox(top=0, left=0, height=h, width=w)
+    tight = _tight_wide_box(rad)
+    if tight is not None:
+        return tight
     grader, density = joint_scoring(grader)
     if density is None:
         return square_box(rad)
@@ -365,3 +377,24 @@ def crop_box(rad: Radiograph, grader=None) -> CropBox:
     scores = _scores(rad, boxes, rad.laterality, grader, density)
     best = boxes[int(np.argmin(scores))]
     return centre_on_joint(rad, best, rad.laterality, grader, density).box
+
+
+def _tight_wide_box(rad: Radiograph) -> CropBox | None:
+    """The square of the knee's width on a wide crop cut tight above and below the joint, or None.
+
+    Only wide crops: on tall crops cut tight at the sides, mirrored columns made a second condyle and
+    were graded worse than the centred square of the width (docs/film_path.md)."""
+    from kneeai.grading.detector import detect_knees
+
+    h, w = rad.shape
+    if w <= h:
+        return None
+    found = detect_knees(rad.pixels)
+    if not found:
+        return None
+    knee = found[0]
+    side = int(round(min(knee.side, w)))
+    if side < WIDE_KNEE_RATIO * h:
+        return None
+    left = int(round(np.clip(knee.col - side / 2, 0, w - side)))
+    return CropBox(top=(h - side) // 2, left=left, height=side, width=side)

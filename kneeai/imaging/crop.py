@@ -23,12 +23,20 @@ def resample_square(pixels: np.ndarray, size: int) -> np.ndarray:
     return _resample(pixels, (size, size))
 
 
-def _region(rad: Radiograph, box: CropBox) -> np.ndarray:
-    # Pad with the edge value where the box leaves the film.
+def _region(rad: Radiograph, box: CropBox, reflect_rows: bool = False) -> np.ndarray:
+    # Pad with the edge value where the box leaves the film; with ``reflect_rows``, rows above and
+    # below are the image's own rows mirrored (see crop_knee).
     h, w = rad.shape
     top, left = box.top, box.left
     pad = max(0, -top, -left, top + box.height - h, left + box.width - w)
-    src = np.pad(rad.pixels, pad, mode="edge") if pad else rad.pixels
+    if not pad:
+        return rad.pixels[top : top + box.height, left : left + box.width]
+    src = rad.pixels
+    if reflect_rows:
+        src = np.pad(src, ((pad, pad), (0, 0)), mode="reflect" if src.shape[0] > 1 else "edge")
+        src = np.pad(src, ((0, 0), (pad, pad)), mode="edge")
+    else:
+        src = np.pad(src, pad, mode="edge")
     return src[top + pad : top + pad + box.height, left + pad : left + pad + box.width]
 
 
@@ -56,12 +64,19 @@ def square_box(rad: Radiograph) -> CropBox:
     return CropBox(top=(h - side) // 2, left=(w - side) // 2, height=side, width=side)
 
 
-def crop_knee(rad: Radiograph, box: CropBox | None = None, laterality: Laterality | None = None) -> KneeCrop:
+def crop_knee(rad: Radiograph, box: CropBox | None = None, laterality: Laterality | None = None,
+              reflect_rows: bool = False) -> KneeCrop:
     """Cut ``box`` out of ``rad`` (the whole image when None), padding with the edge value where
-    the box leaves the film, and resample to the model input."""
+    the box leaves the film, and resample to the model input.
+
+    ``reflect_rows``: rows above and below the image are its own rows mirrored instead. A wide knee
+    crop cut tight above and below the joint (as some clinics cut them) is graded as a square of
+    its width; mirrored, the missing shafts look like bone going on, as the grader's training
+    augmentation pads a zoomed-out knee, where the edge value draws streaks that the gate refuses as
+    not a knee (docs/film_path.md, "Wide crops cut tight")."""
     size = SETTINGS.input_size
     lat = laterality or rad.laterality
-    region = rad.pixels if box is None else _region(rad, box)
+    region = rad.pixels if box is None else _region(rad, box, reflect_rows)
     mm_pp = None
     if rad.spacing_mm is not None:
         mm_pp = float(region.shape[0] * rad.spacing_mm[0] / size)
