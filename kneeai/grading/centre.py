@@ -355,13 +355,15 @@ def crop_box(rad: Radiograph, grader=None) -> CropBox:
     below the crop. Any other wider (or taller) crop, as other clinics cut them, is tried as a
     centred square of its short side, of its long side (padded), and between, where the padding
     stays within :data:`MAX_CROP_PADDING`; the one whose crop looks most like a joint-centred knee
-    crop is then centred on the joint like a film's box.
+    crop is then centred on the joint like a film's box. Last, a square that the framing model
+    reads as looser than the standard (:mod:`kneeai.grading.framing`) is cut again, centred, at
+    the standard's size.
     """
     from kneeai.imaging.crop import square_box
 
     h, w = rad.shape
     if h == w:
-        return CropBox(top=0, left=0, height=h, width=w)
+        return _framed(rad, CropBox(top=0, left=0, height=h, width=w))
     tight = _tight_wide_box(rad)
     if tight is not None:
         return tight
@@ -376,7 +378,23 @@ def crop_box(rad: Radiograph, grader=None) -> CropBox:
             boxes.append(CropBox(top=(h - side) // 2, left=(w - side) // 2, height=side, width=side))
     scores = _scores(rad, boxes, rad.laterality, grader, density)
     best = boxes[int(np.argmin(scores))]
-    return centre_on_joint(rad, best, rad.laterality, grader, density).box
+    return _framed(rad, centre_on_joint(rad, best, rad.laterality, grader, density).box)
+
+
+def _framed(rad: Radiograph, box: CropBox) -> CropBox:
+    """``box``, or, when its crop reads looser than :data:`~kneeai.grading.framing.LOOSE_THRESHOLD`,
+    its centred square at the standard's size. A box that leaves the image is a padded square and
+    is kept (the framing model learned crops cut from inside a film)."""
+    from kneeai.grading.framing import LOOSE_THRESHOLD, crop_scale
+
+    h, w = rad.shape
+    if box.top < 0 or box.left < 0 or box.top + box.height > h or box.left + box.width > w:
+        return box
+    scale = crop_scale(crop_knee(rad, box).pixels)
+    if scale is None or scale <= LOOSE_THRESHOLD:
+        return box
+    side = max(1, int(round(box.height / scale)))
+    return CropBox(top=box.top + (box.height - side) // 2, left=box.left + (box.width - side) // 2, height=side, width=side)
 
 
 def _tight_wide_box(rad: Radiograph) -> CropBox | None:
