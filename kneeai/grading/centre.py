@@ -355,9 +355,10 @@ def crop_box(rad: Radiograph, grader=None) -> CropBox:
     below the crop. Any other wider (or taller) crop, as other clinics cut them, is tried as a
     centred square of its short side, of its long side (padded), and between, where the padding
     stays within :data:`MAX_CROP_PADDING`; the one whose crop looks most like a joint-centred knee
-    crop is then centred on the joint like a film's box. Last, a square that the framing model
-    reads as looser than the standard (:mod:`kneeai.grading.framing`) is cut again, centred, at
-    the standard's size.
+    crop is then centred on the joint like a film's box. A square crop that the framing model reads
+    as looser than the standard (:mod:`kneeai.grading.framing`) is cut again, centred, at the
+    standard's size (not the squares of wider or taller crops: on held-out dev films that lost one or
+    two of 74 knees' grades in each such style and gained none).
     """
     from kneeai.imaging.crop import square_box
 
@@ -378,19 +379,17 @@ def crop_box(rad: Radiograph, grader=None) -> CropBox:
             boxes.append(CropBox(top=(h - side) // 2, left=(w - side) // 2, height=side, width=side))
     scores = _scores(rad, boxes, rad.laterality, grader, density)
     best = boxes[int(np.argmin(scores))]
-    return _framed(rad, centre_on_joint(rad, best, rad.laterality, grader, density).box)
+    return centre_on_joint(rad, best, rad.laterality, grader, density).box
 
 
 def _framed(rad: Radiograph, box: CropBox) -> CropBox:
-    """``box``, or, when its crop reads looser than :data:`~kneeai.grading.framing.LOOSE_THRESHOLD`,
-    its centred square at the standard's size. A box that leaves the image is a padded square and
-    is kept (the framing model learned crops cut from inside a film)."""
+    """``box`` (the whole of a square crop), or, when it reads looser than
+    :data:`~kneeai.grading.framing.LOOSE_THRESHOLD`, its centred square at the standard's size."""
     from kneeai.grading.framing import LOOSE_THRESHOLD, crop_scale
 
-    h, w = rad.shape
-    if box.top < 0 or box.left < 0 or box.top + box.height > h or box.left + box.width > w:
-        return box
-    scale = crop_scale(crop_knee(rad, box).pixels)
+    # Read off the box's own pixels: the model averages them down to 64 px itself, so the crop's
+    # resampling to the grader's input is not needed here (it is made once, afterwards).
+    scale = crop_scale(rad.pixels[box.top : box.top + box.height, box.left : box.left + box.width])
     if scale is None or scale <= LOOSE_THRESHOLD:
         return box
     side = max(1, int(round(box.height / scale)))
