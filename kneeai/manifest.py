@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from kneeai.config import SETTINGS
 from kneeai.errors import WeightsMismatch, WeightsMissing
 
-__all__ = ["sha256_file", "load_manifest", "verified_path", "register"]
+__all__ = ["sha256_file", "load_manifest", "verified_path", "optional_path", "register"]
+
+log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 
@@ -44,6 +47,20 @@ def verified_path(name: str, weights_dir: Path | None = None) -> tuple[Path, dic
     if sha256_file(path) != entry["sha256"]:
         raise WeightsMismatch(name=name)
     return path, entry
+
+
+def optional_path(name: str, weights_dir: Path | None = None, instead: str = "") -> Path | None:
+    """The path of an optional shipped file after its sha256 check, or None when the manifest does
+    not list it or it fails the check (logged, with what is done ``instead``)."""
+    from kneeai.errors import KneeAIError
+
+    if name not in load_manifest(weights_dir):
+        return None
+    try:
+        return verified_path(name, weights_dir)[0]
+    except KneeAIError as exc:
+        log.warning("%s not usable (%s): %s.", name, exc.key, instead)
+        return None
 
 
 def register(name: str, meta: dict[str, Any], weights_dir: Path | None = None) -> dict[str, Any]:

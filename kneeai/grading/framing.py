@@ -13,7 +13,6 @@ limits: ``docs/film_path.md``, "Looser square crops".
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,8 +21,6 @@ import numpy as np
 
 __all__ = ["FRAMING_FILE", "FRAMING_SIDE", "LOOSE_THRESHOLD", "framing_features", "FramingModel", "load_framing",
            "crop_scale"]
-
-log = logging.getLogger(__name__)
 
 FRAMING_FILE = "framing.npz"
 # The crop is read at this side (area average), standardised to zero mean and unit spread.
@@ -96,17 +93,10 @@ class FramingModel:
 @lru_cache(maxsize=2)
 def load_framing(weights_dir: Path | None = None) -> FramingModel | None:
     """The shipped framing model (sha256-checked), or None: then square crops are graded as given."""
-    from kneeai.errors import KneeAIError
-    from kneeai.manifest import load_manifest, verified_path
+    from kneeai.manifest import optional_path
 
-    if FRAMING_FILE not in load_manifest(weights_dir):
-        return None
-    try:
-        path, _ = verified_path(FRAMING_FILE, weights_dir)
-    except KneeAIError as exc:
-        log.warning("Framing model not usable (%s): square crops are graded as given.", exc.key)
-        return None
-    return FramingModel.load(path)
+    path = optional_path(FRAMING_FILE, weights_dir, "square crops are graded as given")
+    return None if path is None else FramingModel.load(path)
 
 
 def crop_scale(pixels: np.ndarray) -> float | None:

@@ -11,7 +11,6 @@ reports it as ``laterality_source = "anatomy"`` for the user to check.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,8 +21,6 @@ from kneeai.schemas import Laterality
 
 __all__ = ["SIDE_FILE", "SIDE_GRID", "SIDE_MIN_CONFIDENCE", "SideModel", "side_features", "load_side_model",
            "anatomical_side"]
-
-log = logging.getLogger(__name__)
 
 SIDE_FILE = "side_model.npz"
 # The crop is read at this many pixels a side: enough to see the fibula beside the tibia.
@@ -68,17 +65,10 @@ class SideModel:
 @lru_cache(maxsize=2)
 def load_side_model(weights_dir: Path | None = None) -> SideModel | None:
     """The shipped side model (sha256-checked), or None when it is missing or fails its check."""
-    from kneeai.errors import KneeAIError
-    from kneeai.manifest import load_manifest, verified_path
+    from kneeai.manifest import optional_path
 
-    if SIDE_FILE not in load_manifest(weights_dir):
-        return None
-    try:
-        path, _ = verified_path(SIDE_FILE, weights_dir)
-    except KneeAIError as exc:
-        log.warning("%s not usable (%s): sides come from DICOM and position only.", SIDE_FILE, exc.key)
-        return None
-    return SideModel.load(path)
+    path = optional_path(SIDE_FILE, weights_dir, "sides come from DICOM and position only")
+    return None if path is None else SideModel.load(path)
 
 
 def anatomical_side(pixels: np.ndarray, model: SideModel | None = None) -> Laterality | None:
